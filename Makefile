@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint lab bench clean browser-deps
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check jupyter_exp tests benchmarks examples
+	$(BIN)/lint-imports
+
+# Chromium for the browser tests comes from Debian (Playwright drives it via executablePath).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium for the browser tests (apt-get install chromium)"; fi; }
+
+test: $(STAMP) browser-deps lint
+	$(BIN)/python -m pytest -n 2 -q
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

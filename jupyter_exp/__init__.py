@@ -1,0 +1,35 @@
+"""jupyter-exp: reproducible pipelines, lightweight experiments, checkpoints and live metrics in Jupyter.
+
+Imports are lazy so that ``import jupyter_exp.live`` inside a training script stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from jupyter_exp.live import make_checkpoint
+    from jupyter_exp.repo import Repo
+
+__all__ = ["Repo", "make_checkpoint", "load_ipython_extension", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Repo":
+        from jupyter_exp.repo import Repo
+
+        return Repo
+    if name == "make_checkpoint":
+        from jupyter_exp.live import make_checkpoint
+
+        return make_checkpoint
+    raise AttributeError(name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_exp``: register the magics, nothing else."""
+    from jupyter_exp.notebook.magics import register
+
+    register(ipython)
