@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -43,3 +44,38 @@ def chdir(path: str | os.PathLike[str]) -> Iterator[None]:
 def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str]) -> str:
     """POSIX-style relative path, as DVC writes paths into dvc.yaml and dvc.lock."""
     return Path(os.path.relpath(path, start)).as_posix()
+
+
+class TreeReader(Protocol):
+    """Read-only view of a tree of files: the workspace, or a Git commit (``scm``'s ``GitTree``).
+
+    Paths are POSIX, relative to the repository root. Templating, params, metrics and plots read
+    through this so the same code serves the workspace and any revision without a checkout.
+    """
+
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def isdir(self, path: str) -> bool: ...
+
+    def listdir(self, path: str) -> list[str]: ...
+
+
+class WorkspaceTree:
+    """:class:`TreeReader` over the files on disk under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def read_bytes(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+    def exists(self, path: str) -> bool:
+        return (self.root / path).exists()
+
+    def isdir(self, path: str) -> bool:
+        return (self.root / path).is_dir()
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(self.root / path))
