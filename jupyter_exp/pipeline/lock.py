@@ -1,0 +1,69 @@
+"""``dvc.lock`` (schema '2.0', DVC 3 layout): what each stage last ran with and produced."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jupyter_exp.errors import YAMLFileError
+from jupyter_exp.fsutil import atomic_write_text
+
+SCHEMA = "2.0"
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_write_lock = threading.Lock()
+
+
+def load_text(text: str, name: str) -> dict[str, dict[str, Any]]:
+    """Parse lock text into ``{stage name: entry}``."""
+    try:
+        data = yaml.load(text, Loader=_Loader) or {}
+    except yaml.YAMLError as exc:
+        raise YAMLFileError(f"'{name}' is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise YAMLFileError(f"'{name}' must be a mapping")
+    if "schema" not in data:
+        raise YAMLFileError(f"'{name}' has no 'schema': lock files older than DVC 2.0 are not supported")
+    if str(data["schema"]) != SCHEMA:
+        raise YAMLFileError(f"'{name}' has schema {data['schema']!r}; only '{SCHEMA}' is supported")
+    stages = data.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise YAMLFileError(f"'{name}': 'stages' must be a mapping")
+    return stages
+
+
+def load(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return load_text(text, path.name if path.parent == Path(".") else str(path))
+
+
+def dump_text(stages: dict[str, dict[str, Any]]) -> str:
+    return yaml.dump(
+        {"schema": SCHEMA, "stages": stages}, Dumper=_Dumper, sort_keys=False, default_flow_style=False
+    )
+
+
+def update(path: Path, changes: dict[str, dict[str, Any] | None]) -> None:
+    """Set (or, with ``None``, drop) stage entries and rewrite the lock atomically.
+
+    Stages keep their existing order; new ones go to the end, as DVC does.
+    """
+    with _write_lock:
+        stages = load(path)
+        for name, entry in changes.items():
+            if entry is None:
+                stages.pop(name, None)
+            else:
+                stages[name] = entry
+        if stages:
+            atomic_write_text(path, dump_text(stages))
+        elif path.exists():
+            os.unlink(path)
