@@ -353,7 +353,9 @@ class Git:
             path += "/"
         return bool(self._ignore_manager().is_ignored(path))
 
-    def workspace_files(self, *, write: bool = False, under: Iterable[str] | None = None) -> dict[str, FileEntry]:
+    def workspace_files(
+        self, *, write: bool = False, under: Iterable[str] | None = None
+    ) -> dict[str, FileEntry]:
         """The files a commit of the workspace holds: tracked files as on disk + untracked, not ignored.
 
         Blob ids of tracked files whose stat matches the index are taken from the index (no read);
@@ -546,7 +548,9 @@ class Git:
             k.decode(): v.decode() for k, v in refs.items() if k.decode().startswith(prefix) and v is not None
         }
 
-    def push_refs(self, remote: str, refs: Iterable[str], *, force: bool = False, delete: bool = False) -> None:
+    def push_refs(
+        self, remote: str, refs: Iterable[str], *, force: bool = False, delete: bool = False
+    ) -> None:
         """Push (or delete with ``delete``) the given refs to the same names on ``remote``."""
         from dulwich import porcelain
 
@@ -575,7 +579,9 @@ class Git:
             for name, sha in remote_refs.items():
                 if sha is not None and select(name.decode()):
                     chosen[name.decode()] = sha.decode()
-            return [sha.encode() for sha in set(chosen.values()) if sha.encode() not in self.repo.object_store]
+            return [
+                sha.encode() for sha in set(chosen.values()) if sha.encode() not in self.repo.object_store
+            ]
 
         try:
             client.fetch(path, self.repo, determine_wants=determine_wants)
