@@ -1,0 +1,368 @@
+"""The content-addressed cache, laid out as DVC 3's: ``<cache>/files/md5/<2 hex>/<30 hex>[.dir]``.
+
+Objects are written to a temp file beside their final place and renamed, then made read-only
+(0o444) as DVC does, so a crash never leaves a half object and a hard-linked workspace file
+cannot be edited through by accident. Directories are stored as their files' objects plus the
+``.dir`` manifest object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_exp.errors import CacheError, DirtyWorkspaceError
+
+from .hashing import DIR_SUFFIX, Hasher, HashInfo, Progress, TreeEntry, manifest_bytes, parse_manifest
+
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+CACHE_MODE = 0o444
+_FICLONE = 0x40049409  # Linux ioctl: share extents between two files (btrfs, xfs, ...)
+
+_umask = os.umask(0)
+os.umask(_umask)
+_FILE_MODE = 0o666 & ~_umask
+
+
+@dataclass
+class CheckoutResult:
+    """What a checkout changed in the workspace, as paths relative to the repo root."""
+
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+def _tmp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _reflink(src: Path, dst: Path) -> None:
+    """Copy-on-write clone; raises OSError where the file system (or OS) cannot do it."""
+    try:
+        import fcntl
+    except ImportError as exc:  # not POSIX
+        raise OSError(errno.ENOTSUP, "reflink unsupported") from exc
+    if not hasattr(fcntl, "ioctl") or os.uname().sysname != "Linux":
+        raise OSError(errno.ENOTSUP, "reflink unsupported")
+    with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
+        try:
+            fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
+        except OSError:
+            fdst.close()
+            os.unlink(dst)
+            raise
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a symlink or a whole directory (read-only cache links included)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class Cache:
+    """Objects of one repository's cache, plus saving workspace data into it and checking it out.
+
+    ``cache_dir`` defaults to ``<repo>/.dvc/cache`` (a relative one is taken from the repo root);
+    ``link_types`` are tried in order when placing data in the workspace, as DVC's ``cache.type``.
+    """
+
+    def __init__(
+        self,
+        repo_root: str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str] | None = None,
+        link_types: Sequence[str] = ("copy",),
+        *,
+        hasher: Hasher | None = None,
+    ) -> None:
+        self.root = Path(repo_root)
+        self.cache_dir = self.root / (cache_dir if cache_dir is not None else Path(".dvc", "cache"))
+        self.objects_dir = self.cache_dir / "files" / "md5"
+        unknown = [kind for kind in link_types if kind not in LINK_TYPES]
+        if unknown or not link_types:
+            raise CacheError(
+                f"cache link types {list(link_types)!r} are not valid: use some of {', '.join(LINK_TYPES)}"
+            )
+        self.link_types = tuple(link_types)
+        self.hasher = hasher if hasher is not None else Hasher(self.root)
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def object_path(self, md5: str) -> Path:
+        """Where the object with this hash (``.dir`` suffix for manifests) lives."""
+        digest = md5.removesuffix(DIR_SUFFIX)
+        if len(digest) != 32 or any(c not in "0123456789abcdef" for c in digest):
+            raise CacheError(f"'{md5}' is not an md5 hash")
+        return self.objects_dir / md5[:2] / md5[2:]
+
+    def exists(self, hash_info: HashInfo) -> bool:
+        """Whether the object, and for a directory every file it lists, is in the cache."""
+        if not self.object_path(hash_info.md5).is_file():
+            return False
+        if hash_info.isdir:
+            return all(self.object_path(e.md5).is_file() for e in self.load_dir_manifest(hash_info.md5))
+        return True
+
+    def load_dir_manifest(self, md5: str) -> list[TreeEntry]:
+        """Entries of the ``.dir`` object ``md5`` (sizes are not stored there: they read as -1)."""
+        path = self.object_path(md5)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise CacheError(f"directory manifest '{md5}' is not in the cache ({path})") from exc
+        return parse_manifest(data, str(path))
+
+    def all_objects(self) -> Iterator[str]:
+        """Hashes of every object in the cache (manifests with their ``.dir`` suffix)."""
+        if not self.objects_dir.is_dir():
+            return
+        with os.scandir(self.objects_dir) as prefixes:
+            for prefix in prefixes:
+                if len(prefix.name) != 2 or not prefix.is_dir():
+                    continue
+                with os.scandir(prefix.path) as objects:
+                    for obj in objects:
+                        if not obj.name.startswith(".") and len(obj.name.removesuffix(DIR_SUFFIX)) == 30:
+                            yield prefix.name + obj.name
+
+    def gc(self, keep: Iterable[str]) -> int:
+        """Remove every object not in ``keep`` nor listed by a kept ``.dir``; return how many went."""
+        keep_all = set(keep)
+        for md5 in list(keep_all):
+            if md5.endswith(DIR_SUFFIX) and self.object_path(md5).is_file():
+                keep_all.update(e.md5 for e in self.load_dir_manifest(md5))
+        removed = 0
+        for md5 in list(self.all_objects()):
+            if md5 not in keep_all:
+                self.object_path(md5).unlink()
+                removed += 1
+        return removed
+
+    # -- save -----------------------------------------------------------------------------------
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        hash_info: HashInfo | None = None,
+        progress: Progress | None = None,
+    ) -> HashInfo:
+        """Store a file or directory in the cache; the workspace keeps the same content.
+
+        With hardlink/symlink link types the workspace files become links into the cache (as in
+        DVC). ``hash_info``, when given, must still describe ``path``.
+        """
+        abspath = self.root / path
+        if abspath.is_dir():
+            info, entries = self.hasher.hash_tree(path)
+        else:
+            info, entries = self.hasher.hash(path), []
+        if hash_info is not None and hash_info.md5 != info.md5:
+            raise CacheError(f"'{path}' changed since it was hashed ({hash_info.md5} -> {info.md5})")
+        total = info.size
+        done = 0
+        with self.hasher.state.batch():
+            if info.isdir:
+                for entry in entries:
+                    self._store_file(abspath / entry.relpath, entry.md5)
+                    done += entry.size
+                    if progress is not None:
+                        progress(done, total)
+                manifest = self.object_path(info.md5)
+                if not manifest.is_file():
+                    self._write_object(manifest, manifest_bytes(entries))
+            else:
+                self._store_file(abspath, info.md5)
+        if progress is not None:
+            progress(total, total)
+        return info
+
+    def _write_object(self, dst: Path, data: bytes) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_beside(dst)
+        tmp.write_bytes(data)
+        os.chmod(tmp, CACHE_MODE)
+        os.replace(tmp, dst)
+
+    def _store_file(self, src: Path, md5: str) -> None:
+        """Put ``src``'s content in the cache under ``md5`` and, for link types, link it back."""
+        dst = self.object_path(md5)
+        linking = self.link_types[0] in ("hardlink", "symlink")
+        if dst.is_file():
+            if linking and not self._is_link_to(src, dst):
+                self._place(dst, src, md5, isexec=False)
+            return
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_beside(dst)
+        moved = False
+        for kind in self.link_types:
+            try:
+                if kind == "reflink":
+                    _reflink(src, tmp)
+                elif kind == "hardlink":
+                    os.link(src, tmp)
+                elif kind == "symlink":
+                    os.rename(src, tmp)  # the workspace copy is replaced by a link below
+                    moved = True
+                else:
+                    shutil.copyfile(src, tmp)
+                break
+            except OSError:
+                continue
+        else:
+            shutil.copyfile(src, tmp)
+        os.chmod(tmp, CACHE_MODE)
+        os.replace(tmp, dst)
+        if moved:
+            self._place(dst, src, md5, isexec=False)
+
+    @staticmethod
+    def _is_link_to(src: Path, dst: Path) -> bool:
+        try:
+            return os.path.samefile(src, dst)
+        except OSError:
+            return False
+
+    # -- checkout -------------------------------------------------------------------------------
+
+    def checkout(
+        self,
+        path: str | os.PathLike[str],
+        hash_info: HashInfo,
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> CheckoutResult:
+        """Make ``path`` hold exactly ``hash_info``'s content from the cache.
+
+        Files whose content is in the cache are replaced or removed freely; anything else that
+        would be lost raises :class:`DirtyWorkspaceError` (naming the paths) unless ``force``.
+        Nothing is changed when the check fails.
+        """
+        if not self.exists(hash_info):
+            raise CacheError(
+                f"cannot check out '{path}': {hash_info.md5} (or part of it) is not in the cache"
+            )
+        rel = Path(path).as_posix()
+        abspath = self.root / path
+
+        def show(relpath: str) -> str:
+            return f"{rel}/{relpath}" if relpath else rel
+
+        if hash_info.isdir:
+            wanted = {e.relpath: e.md5 for e in self.load_dir_manifest(hash_info.md5)}
+        else:
+            wanted = {"": hash_info.md5}
+        current, in_the_way = self._workspace_state(abspath, target_is_dir=hash_info.isdir)
+        add = [r for r in wanted if r not in current]
+        modify = [r for r in wanted if r in current and current[r] != wanted[r]]
+        delete = [r for r in current if r not in wanted]
+        if not force:
+            at_risk = [(show(r), current[r]) for r in modify + delete] + list(in_the_way.items())
+            dirty = [shown for shown, md5 in at_risk if md5 is None or not self.object_path(md5).is_file()]
+            if dirty:
+                listed = ", ".join(f"'{d}'" for d in dirty[:5])
+                if len(dirty) > 5:
+                    listed += f" and {len(dirty) - 5} more"
+                raise DirtyWorkspaceError(
+                    f"checking out '{rel}' would overwrite {listed}: not saved in the cache (use force to discard)"
+                )
+
+        if os.path.lexists(abspath) and abspath.is_dir() != hash_info.isdir:
+            _remove(abspath)  # the workspace holds a file where a directory goes, or the reverse
+        if hash_info.isdir:
+            abspath.mkdir(parents=True, exist_ok=True)  # even when the manifest lists no files
+        for r in delete:
+            _remove(abspath / r)
+        self._prune_empty_dirs(abspath, delete)
+        todo = add + modify
+        isexec = hash_info.isexec and not hash_info.isdir
+        with self.hasher.state.batch():
+            for count, r in enumerate(todo, 1):
+                self._place(self.object_path(wanted[r]), abspath / r if r else abspath, wanted[r], isexec)
+                if progress is not None:
+                    progress(count, len(todo))
+        if isexec and not todo:
+            self._ensure_exec(abspath)
+        return CheckoutResult(
+            added=[show(r) for r in add],
+            modified=[show(r) for r in modify],
+            deleted=[show(r) for r in delete] + list(in_the_way),
+        )
+
+    def _workspace_state(
+        self, abspath: Path, *, target_is_dir: bool
+    ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        """(what is there now keyed like the target's entries, what is in the way of the target).
+
+        Keys of the first are relpaths inside the directory ("" for a file target); the second
+        maps repo-relative paths of data of the wrong kind (a file where a directory goes, or
+        the reverse) to their md5. ``None`` marks content that cannot be hashed (broken link).
+        """
+        if not os.path.lexists(abspath):
+            return {}, {}
+        rel = abspath.relative_to(self.root).as_posix()
+        if abspath.is_dir():
+            _, entries = self.hasher.hash_tree(abspath)
+            if target_is_dir:
+                return {e.relpath: e.md5 for e in entries}, {}
+            return {}, {f"{rel}/{e.relpath}": e.md5 for e in entries}
+        md5 = self.hasher.hash(abspath).md5 if abspath.exists() else None
+        return ({}, {rel: md5}) if target_is_dir else ({"": md5}, {})
+
+    def _prune_empty_dirs(self, top: Path, deleted: Iterable[str]) -> None:
+        parents = {(top / r).parent for r in deleted}
+        for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+            while parent != top and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+
+    def _place(self, obj: Path, target: Path, md5: str, isexec: bool) -> None:
+        """Put the cache object at ``target`` with the first link type that works, atomically."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir() and not target.is_symlink():
+            target.rmdir()  # emptied by the deletions above
+        tmp = _tmp_beside(target)
+        for kind in self.link_types:
+            try:
+                if kind == "reflink":
+                    _reflink(obj, tmp)
+                    os.chmod(tmp, _FILE_MODE)
+                elif kind == "hardlink":
+                    os.link(obj, tmp)
+                elif kind == "symlink":
+                    os.symlink(obj, tmp)
+                else:
+                    shutil.copyfile(obj, tmp)
+                break
+            except OSError:
+                continue
+        else:
+            shutil.copyfile(obj, tmp)
+        if isexec and kind in ("reflink", "copy"):
+            self._ensure_exec(tmp)  # never on links: that would change the shared cache object
+        os.replace(tmp, target)
+        self.hasher.remember(str(target), md5)
+
+    @staticmethod
+    def _ensure_exec(path: Path) -> None:
+        mode = os.stat(path).st_mode
+        if not mode & stat.S_IXUSR:
+            with contextlib.suppress(OSError):  # e.g. a hard link to a cache file we do not own
+                os.chmod(path, mode | ((mode & 0o444) >> 2))
+
+    def changed(self, path: str | os.PathLike[str], hash_info: HashInfo) -> bool:
+        """Whether the workspace ``path`` differs from ``hash_info`` (cheap: uses the state db)."""
+        return self.hasher.changed(path, hash_info)
