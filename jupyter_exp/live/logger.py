@@ -1,0 +1,550 @@
+"""The live metrics logger: DVC 2.0's ``dvclive`` layout and API, with today's DVCLive names.
+
+Layout for ``Live("logs")``::
+
+    logs/loss.tsv         timestamp<TAB>step<TAB>loss   (ms since the epoch, one row per logged value)
+    logs/train/acc.tsv    timestamp<TAB>step<TAB>acc    (metric "train/acc")
+    logs/params.yaml      log_param / log_params
+    logs.json             summary: {"step": N, "loss": ..., "train": {"acc": ...}} (last value of each)
+    logs.html             self-contained report (table + inline SVG plots)
+
+Why it is fast: each metric's TSV stays open in append mode and is flushed once per step; the summary
+is one small atomic write per step from an in-memory tree; the report is redrawn at most once a
+second from bounded, downsampled series. Nothing ever re-reads the history, so a step costs the same
+at step 10 and at step 10,000.
+
+Semantics worth knowing:
+
+* ``bool`` values are refused (log ``int(flag)``): a TSV of ``True``/``False`` is not a plot.
+  Anything with ``.item()`` returning an int or float (numpy scalars, 0-d arrays, 0-d torch
+  tensors) is accepted; NaN and infinities are written as ``nan``/``inf``/``-inf``.
+* ``resume=True`` continues from the summary's ``step`` + 1 (the summary is written by ``next_step``
+  before the step advances, so it holds the last completed step). DVC 2.0's dvclive 0.x did the
+  same except that a summary at step 0 resumed *at* 0, overwriting it; we resume at 1. Without a
+  summary (``summary=False``) the last step found in the TSVs is used.
+* Without ``resume`` a new run deletes every ``*.tsv`` under its folder (as dvclive 0.x did), its
+  ``params.yaml``, summary and report; other files in the folder are kept.
+* ``Live.log_metric`` called twice for one metric in a step writes two rows at that step (today's
+  DVCLive). The module-level ``log()`` keeps dvclive 0.x's rule instead: logging a metric already
+  logged in this step starts the next step first.
+* Environment from the runner (``DVCLIVE_PATH``, ``DVCLIVE_SUMMARY``, ``DVCLIVE_HTML`` or
+  ``DVCLIVE_REPORT``, ``DVCLIVE_RESUME``: true/false/1/0) applies where an argument is not given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from jupyter_exp.errors import LiveError
+from jupyter_exp.live.checkpoint import checkpoint_requested, signal_checkpoint
+
+ENV_PATH = "DVCLIVE_PATH"
+ENV_SUMMARY = "DVCLIVE_SUMMARY"
+ENV_HTML = "DVCLIVE_HTML"
+ENV_REPORT = "DVCLIVE_REPORT"
+ENV_RESUME = "DVCLIVE_RESUME"
+DEFAULT_PATH = "dvclive"
+PARAMS_FILE = "params.yaml"
+REPORT_INTERVAL_SECONDS = 1.0
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_UNSET: Any = object()
+_time_ns = time.time_ns
+_monotonic = time.monotonic
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A boolean environment variable (true/false/1/0/yes/no/on/off); ``default`` when unset."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise LiveError(f"environment variable {name}={raw!r} is not a boolean: use true/false or 1/0")
+
+
+class _Metric:
+    """Per-metric state kept between calls so that logging is a dict lookup and a buffered write."""
+
+    __slots__ = ("file", "parent", "leaf", "series", "dirty", "last_step", "last_value")
+
+    def __init__(self, file: Any, parent: dict[str, Any], leaf: str, series: Any) -> None:
+        self.file = file
+        self.parent = parent
+        self.leaf = leaf
+        self.series = series
+        self.dirty = False
+        self.last_step = 0
+        self.last_value: float = float("nan")
+
+
+def _as_number(name: str, value: Any) -> int | float:
+    """``value`` as a plain int/float, or a LiveError naming the metric and the offending type."""
+    kind = type(value)
+    if kind is bool:
+        raise LiveError(f"metric {name!r}: bool is not a metric value; log int({value}) instead")
+    if kind is float or kind is int:
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            plain = item()
+        except (ValueError, RuntimeError, TypeError):
+            raise LiveError(
+                f"metric {name!r}: {kind.__module__}.{kind.__name__} with more than one element is not a scalar"
+            ) from None
+        if type(plain) in (int, float):
+            return plain
+        raise LiveError(f"metric {name!r}: {kind.__module__}.{kind.__name__} holding {type(plain).__name__} is not a number")
+    if isinstance(value, (int, float)):  # int/float subclasses without .item()
+        return float(value) if isinstance(value, float) else int(value)
+    raise LiveError(f"metric {name!r}: value of type {kind.__name__} is not a number")
+
+
+def _write_atomic(path: str, tmp: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` via a fixed temporary name: cheaper than mkstemp on every step."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Live:
+    """A live metrics logger writing ``<path>/*.tsv``, ``<path>.json`` and ``<path>.html``.
+
+    Use as a context manager (or call :meth:`end`) so the last step's summary and the final report
+    (without auto-refresh) are written and the files are closed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        summary: bool | None = None,
+        html: bool | None = None,
+        report: Any = _UNSET,
+        resume: bool | None = None,
+        dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if path is not None and dir is not None and os.fspath(path) != os.fspath(dir):
+            raise LiveError(f"Live(): path={path!r} and dir={dir!r} disagree; give one")
+        chosen = path if path is not None else dir
+        if chosen is None:
+            chosen = os.environ.get(ENV_PATH) or DEFAULT_PATH
+        self._dir = os.fspath(chosen).rstrip("/\\") or "."
+        self._summary_on = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)
+        self._html_on = _resolve_html(html, report)
+        resume_on = env_flag(ENV_RESUME, False) if resume is None else bool(resume)
+
+        self._summary_path = self._dir + ".json"
+        self._summary_tmp = f"{self._dir}.json.{os.getpid()}.tmp"
+        self._report_path = self._dir + ".html"
+        self._report_tmp = f"{self._dir}.html.{os.getpid()}.tmp"
+        self._params_path = os.path.join(self._dir, PARAMS_FILE)
+
+        self._step = 0
+        self._tree: dict[str, Any] = {"step": 0}
+        self._metrics: dict[str, _Metric] = {}
+        self._dirty: list[_Metric] = []
+        self._step_names: set[str] = set()
+        self._pending = False
+        self._ended = False
+        self._params: dict[str, Any] = {}
+        self._last_report = float("-inf")
+        self._checkpoint = checkpoint_requested()
+
+        if resume_on:
+            self._load_previous()
+        else:
+            self._remove_previous()
+        os.makedirs(self._dir, exist_ok=True)
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    @property
+    def dir(self) -> str:
+        """The folder holding the TSVs (``path``)."""
+        return self._dir
+
+    @property
+    def summary_path(self) -> str:
+        return self._summary_path
+
+    @property
+    def report_path(self) -> str:
+        return self._report_path
+
+    @property
+    def params_path(self) -> str:
+        return self._params_path
+
+    @property
+    def step(self) -> int:
+        """The step that the next logged values belong to."""
+        return self._step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        if type(value) is not int:
+            if isinstance(value, bool) or not hasattr(value, "__index__"):
+                raise LiveError(f"step must be an int, not {type(value).__name__}")
+            value = value.__index__()
+        if value < 0:
+            raise LiveError(f"step must be >= 0, not {value}")
+        self._step = value
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The last value of each metric, nested by ``/``, plus ``step`` (a copy)."""
+        return _copy_tree(self._tree)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Names of the metrics logged so far, in first-logged order."""
+        return list(self._metrics)
+
+    def log_metric(self, name: str, val: Any, step: int | None = None) -> None:
+        """Append ``val`` to ``<path>/<name>.tsv`` at the current step (or at ``step``, which becomes current)."""
+        if self._ended:
+            raise LiveError(f"Live({self._dir!r}) has ended; start a new Live to log {name!r}")
+        metric = self._metrics.get(name)
+        if metric is None:
+            metric = self._open_metric(name)
+        kind = type(val)
+        if kind is not float and kind is not int:
+            val = _as_number(name, val)
+        if step is not None:
+            self.step = step
+        current = self._step
+        metric.file.write(f"{_time_ns() // 1_000_000}\t{current}\t{val}\n")
+        metric.parent[metric.leaf] = val
+        metric.last_step = current
+        metric.last_value = val
+        if metric.series is not None:
+            metric.series.add(current, val)
+        if not metric.dirty:
+            metric.dirty = True
+            self._dirty.append(metric)
+        self._pending = True
+        self._step_names.add(name)
+
+    log = log_metric
+
+    def log_param(self, name: str, val: Any) -> None:
+        """Record one parameter in ``<path>/params.yaml``."""
+        self.log_params({name: val})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record parameters in ``<path>/params.yaml`` (merged with those already logged)."""
+        for key, value in params.items():
+            if not isinstance(key, str):
+                raise LiveError(f"parameter names must be strings, not {type(key).__name__} ({key!r})")
+            self._params[key] = _plain_param(key, value)
+        import yaml
+
+        text = yaml.safe_dump(self._params, sort_keys=False, allow_unicode=True)
+        os.makedirs(self._dir, exist_ok=True)
+        _write_atomic(self._params_path, self._params_path + f".{os.getpid()}.tmp", text.encode("utf-8"))
+
+    def next_step(self) -> None:
+        """Close the current step: flush its rows, write the summary, maybe redraw the report, advance,
+        and, when a runner asked for checkpoints (``DVC_CHECKPOINT=1``), wait for it to commit one."""
+        if self._ended:
+            raise LiveError(f"Live({self._dir!r}) has ended")
+        self._flush_files()
+        if self._summary_on:
+            self._write_summary()
+        self._pending = False
+        if self._html_on and _monotonic() - self._last_report >= REPORT_INTERVAL_SECONDS:
+            self.make_report()
+        self._step_names.clear()
+        self._step += 1
+        if self._checkpoint:
+            signal_checkpoint()
+
+    def flush(self) -> None:
+        """Make everything logged so far visible on disk (rows, and the summary if values are pending)."""
+        self._flush_files()
+        if self._pending and self._summary_on:
+            self._write_summary()
+            self._pending = False
+
+    def make_report(self, *, running: bool = True) -> None:
+        """Redraw ``<path>.html`` now (``next_step`` does this at most once a second by itself)."""
+        from jupyter_exp.live.report import PlotSeries, render_report
+
+        series = []
+        for name, metric in self._metrics.items():
+            points = metric.series.points if metric.series is not None else []
+            if not points or points[-1][0] != metric.last_step:
+                points = [*points, (metric.last_step, metric.last_value)]
+            series.append(PlotSeries(name, points, metric.last_step, metric.last_value))
+        html = render_report(series, step=self._step, running=running, title=f"Live metrics: {self._dir}")
+        _write_atomic(self._report_path, self._report_tmp, html.encode("utf-8"))
+        self._last_report = _monotonic()
+
+    def end(self) -> None:
+        """Finish the run: flush, write the last summary and the final report, close the files."""
+        if self._ended:
+            return
+        self.flush()
+        if self._html_on:
+            self.make_report(running=False)
+        for metric in self._metrics.values():
+            metric.file.close()
+        self._ended = True
+
+    def __enter__(self) -> Live:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.end()
+
+    def __repr__(self) -> str:
+        return f"Live({self._dir!r}, step={self._step})"
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _flush_files(self) -> None:
+        for metric in self._dirty:
+            metric.file.flush()
+            metric.dirty = False
+        self._dirty.clear()
+
+    def _write_summary(self) -> None:
+        tree = self._tree
+        tree["step"] = self._step
+        _write_atomic(self._summary_path, self._summary_tmp, json.dumps(tree, indent=4).encode("utf-8"))
+
+    def _open_metric(self, name: str) -> _Metric:
+        """First sight of a metric: validate its name, find its summary slot, open its TSV."""
+        if not isinstance(name, str):
+            raise LiveError(f"metric names must be strings, not {type(name).__name__} ({name!r})")
+        parts = name.split("/")
+        if any(part in ("", ".", "..") or "\t" in part or "\n" in part or "\\" in part for part in parts):
+            raise LiveError(f"metric name {name!r} is not a relative path of plain names (like 'train/loss')")
+        if name == "step":
+            raise LiveError("metric name 'step' is reserved: the summary stores the step under that key")
+        parent = self._tree
+        for depth, part in enumerate(parts[:-1]):
+            child = parent.setdefault(part, {})
+            if not isinstance(child, dict):
+                group = "/".join(parts[: depth + 1])
+                raise LiveError(f"metric {name!r} conflicts with metric {group!r}: {group!r} cannot be both")
+            parent = child
+        leaf = parts[-1]
+        if isinstance(parent.get(leaf), dict):
+            raise LiveError(f"metric {name!r} conflicts with the metrics under {name + '/'!r}")
+        path = os.path.join(self._dir, *parts) + ".tsv"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        existing = _drop_partial_line(path)
+        fobj = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - kept open for the run
+        if existing == 0:
+            fobj.write(f"timestamp\tstep\t{leaf}\n")
+        series = None
+        if self._html_on:
+            from jupyter_exp.live.report import Downsampled
+
+            series = Downsampled()
+        metric = _Metric(fobj, parent, leaf, series)
+        if existing:  # resumed: the report plots the earlier rows too (read once, here)
+            from jupyter_exp.live.tsv import read_tsv
+
+            for row in read_tsv(path):
+                if series is not None:
+                    series.add(row.step, row.value)
+                metric.last_step, metric.last_value = row.step, row.value
+        self._metrics[name] = metric
+        return metric
+
+    def _remove_previous(self) -> None:
+        """A fresh run: delete what this logger writes (TSVs, params, summary, report), keep the rest."""
+        for path in (self._summary_path, self._report_path, self._params_path):
+            if os.path.isfile(path):
+                os.remove(path)
+        for root, _dirs, files in os.walk(self._dir, topdown=False):
+            tsvs = [file for file in files if file.endswith(".tsv")]
+            for file in tsvs:
+                os.remove(os.path.join(root, file))
+            if tsvs and root != self._dir and not os.listdir(root):
+                os.rmdir(root)
+
+    def _load_previous(self) -> None:
+        """``resume``: step from the summary (+1), last values and params from their files."""
+        last_step: int | None = None
+        if os.path.isfile(self._summary_path):
+            try:
+                with open(self._summary_path, encoding="utf-8") as fobj:
+                    previous = json.load(fobj)
+                last_step = int(previous.get("step", 0))
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise LiveError(f"{self._summary_path}: cannot resume from this summary: {exc}") from exc
+            self._tree.update(_copy_tree(previous))
+        else:
+            last_step = _last_step_in_tsvs(self._dir)
+        if last_step is not None:
+            self._step = last_step + 1
+        self._tree["step"] = self._step
+        if os.path.isfile(self._params_path):
+            import yaml
+
+            with open(self._params_path, encoding="utf-8") as fobj:
+                loaded = yaml.safe_load(fobj)
+            if isinstance(loaded, dict):
+                self._params.update(loaded)
+
+
+def _resolve_html(html: bool | None, report: Any) -> bool:
+    """``html=`` (DVC 2.0) and ``report=`` (today's DVCLive) name one switch; the environment fills in."""
+    from_report: bool | None = None
+    if report is not _UNSET:
+        if report in (True, "html"):
+            from_report = True
+        elif report in (False, None):
+            from_report = False
+        else:
+            raise LiveError(f"report={report!r} is not supported: use True/'html' or False/None")
+    if html is not None and from_report is not None and bool(html) != from_report:
+        raise LiveError(f"Live(): html={html!r} and report={report!r} disagree; give one")
+    if html is not None:
+        return bool(html)
+    if from_report is not None:
+        return from_report
+    if ENV_HTML in os.environ:
+        return env_flag(ENV_HTML, True)
+    return env_flag(ENV_REPORT, True)
+
+
+def _plain_param(name: str, value: Any) -> Any:
+    """A YAML-safe copy of a parameter value (numpy scalars unwrapped), or a LiveError naming it."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain_param(f"{name}.{k}", v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_param(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _plain_param(name, item())
+        except (ValueError, RuntimeError, TypeError):
+            pass
+    raise LiveError(f"parameter {name!r}: value of type {type(value).__name__} cannot be written to YAML")
+
+
+def _copy_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _copy_tree(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
+
+
+def _drop_partial_line(path: str) -> int:
+    """Cut a half-written last row (a process killed mid-write) so appended rows start on a new line;
+    returns the file's size afterwards (0 when it does not exist)."""
+    try:
+        with open(path, "rb+") as fobj:
+            size = fobj.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            fobj.seek(size - 1)
+            if fobj.read(1) == b"\n":
+                return size
+            block = min(size, 65536)
+            fobj.seek(size - block)
+            tail = fobj.read(block)
+            size = size - block + tail.rfind(b"\n") + 1
+            fobj.truncate(size)
+            return size
+    except FileNotFoundError:
+        return 0
+
+
+def _last_step_in_tsvs(folder: str) -> int | None:
+    """The highest step on the last row of any TSV under ``folder`` (resume without a summary)."""
+    best: int | None = None
+    for root, _dirs, files in os.walk(folder):
+        for file in files:
+            if not file.endswith(".tsv"):
+                continue
+            with open(os.path.join(root, file), "rb") as fobj:
+                size = fobj.seek(0, os.SEEK_END)
+                fobj.seek(max(0, size - 4096))
+                lines = [line for line in fobj.read().splitlines() if line.strip()]
+            if len(lines) < 1:
+                continue
+            fields = lines[-1].split(b"\t")
+            if len(fields) == 3 and fields[1].strip().isdigit():
+                step = int(fields[1])
+                best = step if best is None else max(best, step)
+    return best
+
+
+# -- module-level API (DVC 2.0's ``dvclive.init/log/next_step``): one default logger ----------------
+
+_default: Live | None = None
+
+
+def init(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    summary: bool | None = None,
+    html: bool | None = None,
+    resume: bool | None = None,
+) -> Live:
+    """Start the default logger (ending any previous one); ``path`` defaults to ``$DVCLIVE_PATH`` or ``dvclive``."""
+    global _default
+    if _default is not None:
+        _default.end()
+    _default = Live(path, summary=summary, html=html, resume=resume)
+    return _default
+
+
+def _get_default() -> Live:
+    global _default
+    if _default is None or _default._ended:
+        _default = Live()
+    return _default
+
+
+def log(name: str, value: Any, step: int | None = None) -> None:
+    """Log to the default logger; logging a metric twice in one step starts the next step (dvclive 0.x)."""
+    live = _get_default()
+    if name in live._step_names:
+        live.next_step()
+    live.log_metric(name, value, step)
+
+
+def next_step() -> None:
+    """Close the default logger's current step (see :meth:`Live.next_step`)."""
+    _get_default().next_step()
+
+
+def get_step() -> int:
+    """The default logger's current step."""
+    return _get_default().step
+
+
+def make_checkpoint() -> bool:
+    """Flush the default logger, then ask the runner for a checkpoint and wait for it (DVC 2.0's
+    ``dvc.api.make_checkpoint``). Without ``DVC_CHECKPOINT=1`` and ``DVC_ROOT`` this is a no-op."""
+    if _default is not None and not _default._ended:
+        _default.flush()
+    return signal_checkpoint()
+
+
+@atexit.register
+def _end_default() -> None:
+    """The module API has no ``end()`` call in DVC 2.0 scripts: finish the default run at exit."""
+    if _default is not None:
+        _default.end()

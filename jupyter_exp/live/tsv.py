@@ -1,0 +1,84 @@
+"""Readers for the logger's TSV files (``timestamp<TAB>step<TAB><name>``), whole or incrementally.
+
+Both accept LF and CRLF line endings and the non-finite values the logger writes (``nan``, ``inf``,
+``-inf``). The incremental reader lets a live plot poll a file that is still being appended to and
+only ever parse the rows it has not seen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from jupyter_exp.errors import LiveError
+
+
+class Row(NamedTuple):
+    """One logged value: ms since the epoch, step, value."""
+
+    timestamp: int
+    step: int
+    value: float
+
+
+class TailChunk(NamedTuple):
+    """What :func:`tail_tsv` found: new complete rows, the offset to pass next time, and whether the
+    file was replaced by a new run (it got shorter), in which case ``rows`` start from the top again."""
+
+    rows: list[Row]
+    offset: int
+    restarted: bool
+
+
+def read_tsv(path: str | os.PathLike[str]) -> list[Row]:
+    """All rows of a metric's TSV file, as ``(timestamp, step, value)`` tuples."""
+    with open(path, "rb") as fobj:
+        data = fobj.read()
+    return _parse(data, path, first_byte=0, complete_only=False)
+
+
+def tail_tsv(path: str | os.PathLike[str], offset: int = 0) -> TailChunk:
+    """Rows completed since byte ``offset`` (0 = start, header skipped); a missing file yields none.
+
+    A trailing line without its newline is left for the next call, since the writer may be mid-way.
+    """
+    try:
+        fobj = open(path, "rb")  # noqa: SIM115 - closed below, after the size check
+    except FileNotFoundError:
+        return TailChunk([], 0, offset > 0)
+    with fobj:
+        size = os.fstat(fobj.fileno()).st_size
+        restarted = size < offset
+        if restarted:
+            offset = 0
+        fobj.seek(offset)
+        data = fobj.read()
+    end = data.rfind(b"\n") + 1
+    if end == 0:
+        return TailChunk([], offset, restarted)
+    rows = _parse(data[:end], path, first_byte=offset, complete_only=True)
+    return TailChunk(rows, offset + end, restarted)
+
+
+def _parse(data: bytes, path: str | os.PathLike[str], *, first_byte: int, complete_only: bool) -> list[Row]:
+    lines = data.split(b"\n")
+    if complete_only or not lines[-1].strip():
+        lines.pop()  # the empty string after the final newline (or a half-written line)
+    start = 0
+    if first_byte == 0 and lines and lines[0].startswith(b"timestamp"):
+        start = 1
+    rows: list[Row] = []
+    append = rows.append
+    for index in range(start, len(lines)):
+        line = lines[index]
+        try:
+            stamp, step, value = line.rstrip(b"\r").split(b"\t")
+            append(Row(int(stamp), int(step), float(value)))
+        except ValueError:
+            if not line.strip(b"\r"):
+                continue
+            where = f"line {index + 1}" if first_byte == 0 else f"a line after byte {first_byte}"
+            raise LiveError(
+                f"{os.fspath(path)}: {where} is not 'timestamp<TAB>step<TAB>value': {line[:80]!r}"
+            ) from None
+    return rows
