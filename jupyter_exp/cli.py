@@ -1,0 +1,70 @@
+"""``jupyter exp ...`` / ``jupyter-exp ...``: the terminal front end over the shared command table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from jupyter_exp.commands import JSON, Context, Table, execute
+from jupyter_exp.errors import JupyterExpError
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+
+
+def render(result: Any) -> None:
+    """Print a handler's result: rich tables on a terminal, plain text when piped."""
+    if result is None:
+        return
+    if isinstance(result, str):
+        print(result)
+    elif isinstance(result, JSON):
+        print(result.to_text())
+    elif isinstance(result, Table):
+        _print_table(result)
+    elif hasattr(result, "__rich__"):
+        from rich.console import Console
+
+        Console(soft_wrap=True).print(result)
+    else:
+        print(result)
+
+
+def _print_table(table: Table) -> None:
+    if not sys.stdout.isatty():
+        print(table.to_text())
+        return
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    rich_table = RichTable(title=table.title, box=None, header_style="bold")
+    for column in table.columns:
+        rich_table.add_column(column)
+    for row in table.rows:
+        rich_table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(rich_table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        render(execute(words, Context(log=_log, confirm=_confirm)))
+    except JupyterExpError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("Interrupted: completed stages and checkpoints are saved.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

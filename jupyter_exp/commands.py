@@ -1,0 +1,359 @@
+"""The command table shared by ``jupyter exp ...`` and the ``%exp`` magics.
+
+Each command is a name ("exp run"), its arguments and a handler ``(ctx, args) -> result``. Both front ends
+build the same argparse parser from this table, so a flag cannot exist in one and not the other. Handlers
+call the :class:`~jupyter_exp.repo.Repo` API and return data; the front end decides how to show it:
+``None`` (nothing), ``str`` (a message), :class:`Table`, :class:`JSON`, or a domain object such as an
+``ExpTable`` (the CLI prints a rich table, the notebook shows a widget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_exp.errors import JupyterExpError
+from jupyter_exp.fsutil import chdir
+from jupyter_exp.repo import Repo
+
+
+class UsageError(JupyterExpError):
+    """Bad command-line words."""
+
+    exit_code = 2
+
+
+@dataclass
+class Table:
+    """A plain table a front end can render as rich text or HTML."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    title: str | None = None
+
+    def to_text(self) -> str:
+        cells = [self.columns] + [["" if v is None else str(v) for v in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+        return "\n".join(lines)
+
+
+@dataclass
+class JSON:
+    """Data to print as JSON (``--json``)."""
+
+    data: Any
+
+    def to_text(self) -> str:
+        return json.dumps(self.data, indent=2, default=str)
+
+
+@dataclass
+class Context:
+    """What a front end gives the handlers: where the repo is, and how to talk to the user."""
+
+    cwd: Path = field(default_factory=Path.cwd)
+    log: Callable[[str], None] = print
+    on_output: Callable[[str], None] | None = None  # None: stage commands write to the terminal directly
+    confirm: Callable[[str], bool] = lambda _question: False
+    init_if_missing: bool = False
+
+    def repo(self) -> Repo:
+        if self.init_if_missing:
+            repo, created = Repo.find_or_init(self.cwd, log=self.log)
+            if created:
+                self.log(f"Initialized jupyter-exp (DVC 3 layout) in '{repo.root}'")
+            return repo
+        return Repo(self.cwd, log=self.log)
+
+
+Handler = Callable[[Context, argparse.Namespace], Any]
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    arguments: list[tuple[tuple[str, ...], dict[str, Any]]]
+    handler: Handler
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return flags, options
+
+
+def command(name: str, help: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(name, help, list(arguments), handler)
+        return handler
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # never exit the kernel: raise instead
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise _HelpShown(message or "")
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Pipelines, experiments, checkpoints and live metrics (DVC 3 formats).")
+    parser.add_argument("-V", "--version", action="store_true", help="print the version")
+    groups: dict[str, argparse._SubParsersAction[Any]] = {}
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    groups[""] = top
+    for name in sorted(COMMANDS, key=lambda n: (n.count(" "), n)):
+        spec = COMMANDS[name]
+        parent, _, leaf = name.rpartition(" ")
+        if parent not in groups:
+            group_parser = groups[""].add_parser(parent, help=f"{parent} commands")
+            groups[parent] = group_parser.add_subparsers(dest=f"{parent}_command", metavar="COMMAND")
+            group_parser.set_defaults(_group=group_parser)
+        sub = groups[parent].add_parser(leaf, help=spec.help, description=spec.help)
+        for flags, options in spec.arguments:
+            sub.add_argument(*flags, **options)
+        sub.set_defaults(_command=spec)
+    return parser
+
+
+def parse(argv: Sequence[str], prog: str = "jupyter exp") -> tuple[Command | None, argparse.Namespace, str]:
+    """Parse words into (command, args, help text); command is None when only help was asked for."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(list(argv))
+    except _HelpShown:
+        return None, argparse.Namespace(), _help_for(parser, argv)
+    spec = getattr(args, "_command", None)
+    if spec is None:
+        group = getattr(args, "_group", parser)
+        return None, args, group.format_help()
+    return spec, args, ""
+
+
+def _help_for(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
+    words = [w for w in argv if not w.startswith("-")]
+    current = parser
+    for word in words:
+        sub = next((a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or word not in sub.choices:
+            break
+        current = sub.choices[word]
+    return current.format_help()
+
+
+def execute(argv: Sequence[str], ctx: Context, prog: str = "jupyter exp") -> Any:
+    spec, args, help_text = parse(argv, prog)
+    if spec is None:
+        if getattr(args, "version", False):
+            from jupyter_exp import __version__
+
+            return __version__
+        return help_text
+    return spec.handler(ctx, args)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pipeline commands
+
+
+@command("init", "Create .dvc/ in this Git repository so jupyter-exp (and DVC) can use it")
+def _init(ctx: Context, args: argparse.Namespace) -> str:
+    repo = Repo.init(ctx.cwd)
+    return f"Initialized jupyter-exp (DVC 3 layout) in '{repo.root}'"
+
+
+@command("stage list", "List the resolved stages", arg("--json", action="store_true", help="resolved definitions as JSON"))
+def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
+    repo = ctx.repo()
+    resolved: dict[str, Any] = {}
+    for path, pipeline in repo.pipeline.resolved().items():
+        for name, definition in pipeline.stages.items():
+            key = name if path == "dvc.yaml" else f"{path}:{name}"
+            resolved[key] = definition
+    if args.json:
+        return JSON(resolved)
+    rows = []
+    for name, definition in resolved.items():
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in definition.get("outs", [])]
+        rows.append([name, definition.get("desc") or ("Outputs " + ", ".join(outs) if outs else "")])
+    return Table(["Stage", "Description"], rows)
+
+
+@command(
+    "stage add",
+    "Add (or with --force replace) a stage in dvc.yaml",
+    arg("-n", "--name", required=True),
+    arg("-d", "--deps", action="append", default=[], metavar="PATH"),
+    arg("-o", "--outs", action="append", default=[], metavar="PATH"),
+    arg("-O", "--outs-no-cache", action="append", default=[], metavar="PATH"),
+    arg("-p", "--params", action="append", default=[], metavar="[FILE:]KEYS"),
+    arg("-m", "--metrics", action="append", default=[], metavar="PATH"),
+    arg("-M", "--metrics-no-cache", action="append", default=[], metavar="PATH"),
+    arg("--plots", action="append", default=[], metavar="PATH"),
+    arg("--plots-no-cache", action="append", default=[], metavar="PATH"),
+    arg("--live", metavar="DIR", help="DVC 2.0 live logger folder (summary + report)"),
+    arg("-c", "--checkpoint", action="append", default=[], metavar="PATH", help="checkpoint output"),
+    arg("-w", "--wdir"),
+    arg("--desc"),
+    arg("--always-changed", action="store_true"),
+    arg("-f", "--force", action="store_true", help="replace an existing stage"),
+    arg("cmd", nargs=argparse.REMAINDER),
+)
+def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.pipeline.dvcfile import StageSpec, write_stage
+
+    repo = ctx.repo()
+    if not args.cmd:
+        raise UsageError("stage add: a command is required, e.g. `stage add -n train python train.py`")
+    spec = StageSpec.from_options(
+        cmd=" ".join(args.cmd),
+        deps=args.deps,
+        outs=args.outs,
+        outs_no_cache=args.outs_no_cache,
+        params=args.params,
+        metrics=args.metrics,
+        metrics_no_cache=args.metrics_no_cache,
+        plots=args.plots,
+        plots_no_cache=args.plots_no_cache,
+        checkpoints=args.checkpoint,
+        live=args.live,
+        wdir=args.wdir,
+        desc=args.desc,
+        always_changed=args.always_changed,
+    )
+    dvcfile = Path(ctx.cwd).resolve() / "dvc.yaml"
+    write_stage(repo.root, dvcfile, args.name, spec.definition, force=args.force)
+    return f"Added stage '{args.name}' in '{dvcfile.relative_to(repo.root).as_posix()}'"
+
+
+@command(
+    "repro",
+    "Reproduce the stages whose deps, params, command or outputs changed",
+    arg("targets", nargs="*"),
+    arg("-f", "--force", action="store_true", help="run even if nothing changed"),
+    arg("-s", "--single-item", action="store_true", help="only the targets, not what they depend on"),
+    arg("--dry", action="store_true", help="print the commands without running them"),
+    arg("--downstream", action="store_true", help="the targets and what depends on them"),
+    arg("-R", "--recursive", action="store_true", help="targets are directories: every stage inside"),
+    arg("--no-run-cache", action="store_true", help="always run; never restore outputs of an identical earlier run"),
+)
+def _repro(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    ran = repo.pipeline.reproduce(
+        args.targets or None,
+        force=args.force,
+        single_item=args.single_item,
+        dry=args.dry,
+        downstream=args.downstream,
+        recursive=args.recursive,
+        run_cache=not args.no_run_cache,
+        on_output=ctx.on_output,
+    )
+    if not ran:
+        return "Data and pipelines are up to date."
+    return "Use `git add dvc.lock` (and the changed files) to track the changes with Git."
+
+
+def _format_status(status: dict[str, list[Any]]) -> str:
+    if not status:
+        return "Data and pipelines are up to date."
+    lines = []
+    for name, entries in status.items():
+        lines.append(f"{name}:")
+        for entry in entries:
+            if isinstance(entry, str):
+                lines.append(f"\t{entry}")
+                continue
+            for title, changed in entry.items():
+                lines.append(f"\t{title}:")
+                for path, how in changed.items():
+                    if isinstance(how, dict):
+                        keys = ", ".join(f"{k} ({v})" for k, v in how.items())
+                        lines.append(f"\t\tmodified:           {path}: {keys}")
+                    else:
+                        lines.append(f"\t\t{how + ':':<20}{path}")
+    return "\n".join(lines).expandtabs(4)
+
+
+@command(
+    "status",
+    "Show which stages changed and why",
+    arg("targets", nargs="*"),
+    arg("--json", action="store_true"),
+    arg("-R", "--recursive", action="store_true"),
+)
+def _status(ctx: Context, args: argparse.Namespace) -> Any:
+    status = ctx.repo().pipeline.status(args.targets or None, recursive=args.recursive)
+    return JSON(status) if args.json else _format_status(status)
+
+
+@command("add", "Track data files or folders with PATH.dvc files and cache them", arg("paths", nargs="+"))
+def _add(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd):
+        written = repo.pipeline.add(args.paths)
+    files = " ".join(written)
+    return f"To track the changes with git, run:\n\n\tgit add {files} .gitignore".expandtabs(4)
+
+
+@command(
+    "checkout",
+    "Restore outputs in the workspace from the cache, to match dvc.lock and .dvc files",
+    arg("targets", nargs="*"),
+    arg("-f", "--force", action="store_true", help="overwrite modified outputs"),
+)
+def _checkout(ctx: Context, args: argparse.Namespace) -> str:
+    restored = ctx.repo().pipeline.checkout(args.targets or None, force=args.force)
+    return "\n".join(f"M\t{p}" for p in restored).expandtabs(8) if restored else "Everything is up to date."
+
+
+@command("commit", "Record the current outputs in dvc.lock without running commands", arg("targets", nargs="*"))
+def _commit(ctx: Context, args: argparse.Namespace) -> str:
+    committed = ctx.repo().pipeline.commit(args.targets or None)
+    return "Committed: " + ", ".join(committed) if committed else "Nothing to commit."
+
+
+@command(
+    "gc",
+    "Remove cache objects not referenced by the workspace",
+    arg("-w", "--workspace", action="store_true", required=True, help="keep only what the workspace uses"),
+    arg("-f", "--force", action="store_true", help="do not ask for confirmation"),
+)
+def _gc(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    if not args.force and not ctx.confirm("This will remove all cache except what the workspace uses. Continue?"):
+        return "Nothing removed."
+    removed = repo.gc(workspace=True)
+    return f"Removed {removed} objects from the cache."
+
+
+@command(
+    "dag",
+    "Show the stage graph",
+    arg("targets", nargs="*"),
+    arg("--dot", action="store_true"),
+    arg("--mermaid", action="store_true"),
+    arg("-o", "--outs", action="store_true", help="graph of outputs instead of stages"),
+)
+def _dag(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.pipeline.dagview import render_ascii, render_dot, render_mermaid
+
+    graph = ctx.repo().pipeline.graph()
+    if args.dot:
+        return render_dot(graph, args.targets)
+    if args.mermaid:
+        return render_mermaid(graph, args.targets)
+    return render_ascii(graph, args.targets)

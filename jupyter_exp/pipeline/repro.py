@@ -1,0 +1,661 @@
+"""The pipeline engine: collect stages, compute status against ``dvc.lock``, reproduce what changed.
+
+A stage is re-run when its command, a dep's hash, a declared param value or an output changed. Dep hashes
+and params are read *before* the command runs, so editing a script mid-run cannot tie the outputs to code
+that did not produce them. Each stage's lock entry is written (atomically) only after it succeeded, so an
+interrupted or failed run leaves every earlier stage saved and the failing one untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jupyter_exp import serialize
+from jupyter_exp.config import load_config
+from jupyter_exp.data.cache import Cache
+from jupyter_exp.data.hashing import Hasher, HashInfo
+from jupyter_exp.errors import (
+    JupyterExpError,
+    ReproductionError,
+    StageNotFoundError,
+    YAMLFileError,
+)
+from jupyter_exp.fsutil import WorkspaceTree, atomic_write_text
+from jupyter_exp.pipeline import lock as lockfile
+from jupyter_exp.pipeline.dag import Graph
+from jupyter_exp.pipeline.runcache import RunCache
+from jupyter_exp.pipeline.stage import Output, Stage, build_data_stage, build_stage
+from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
+
+CHECKPOINT_SIGNAL = "DVC_CHECKPOINT"
+_SKIP_DIRS = {".git", ".dvc", "node_modules", "__pycache__", ".ipynb_checkpoints", ".venv", "venv"}
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class StageChanges:
+    """Why a stage is out of date, in ``dvc status`` vocabulary."""
+
+    deps: dict[str, Any]
+    outs: dict[str, str]
+    command: bool = False
+    always: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.deps or self.outs or self.command or self.always)
+
+    def as_status(self) -> list[Any]:
+        entries: list[Any] = []
+        if self.deps:
+            entries.append({"changed deps": self.deps})
+        if self.outs:
+            entries.append({"changed outs": self.outs})
+        if self.command:
+            entries.append("changed command")
+        if self.always:
+            entries.append("always changed")
+        return entries
+
+
+def _cmd_for_lock(stage: Stage) -> str | list[str]:
+    return stage.cmd[0] if len(stage.cmd) == 1 else list(stage.cmd)
+
+
+class Pipeline:
+    """All stages of a repository: the ``dvc.yaml`` files and the ``.dvc`` data files under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], *, log: Log | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.log = log or _quiet
+        self.config = load_config(self.root)
+        self.hasher = Hasher(self.root)
+        cache_config = self.config["cache"]
+        self.cache = Cache(
+            self.root, cache_dir=cache_config.get("dir"), link_types=cache_config.get("type") or ("copy",),
+            hasher=self.hasher,
+        )
+        self.run_cache = RunCache(self.cache.cache_dir / "runs")
+
+    # -- collection ---------------------------------------------------------------------------------
+
+    def dvcfiles(self) -> list[str]:
+        """``dvc.yaml`` and ``.dvc`` files, root first, relative POSIX paths."""
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if d not in _SKIP_DIRS and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+            )
+            rel = os.path.relpath(dirpath, self.root)
+            rel = "" if rel == "." else Path(rel).as_posix()
+            for name in sorted(filenames):
+                if name == "dvc.yaml" or (name.endswith(".dvc") and name != ".dvc"):
+                    found.append(posixpath.join(rel, name) if rel else name)
+        return sorted(found, key=lambda p: (p.count("/"), p != "dvc.yaml", p))
+
+    def resolved(self) -> dict[str, ResolvedPipeline]:
+        tree = WorkspaceTree(self.root)
+        return {
+            path: resolve(tree, path, parsing=self.config.get("parsing"))
+            for path in self.dvcfiles()
+            if path.endswith("dvc.yaml")
+        }
+
+    def stages(self) -> dict[str, Stage]:
+        """Every stage by the name users type (``train``, ``build@us``, ``sub/dvc.yaml:train``, ``data.dvc``)."""
+        stages: dict[str, Stage] = {}
+        tree = WorkspaceTree(self.root)
+        for path in self.dvcfiles():
+            if path.endswith("dvc.yaml"):
+                pipeline = resolve(tree, path, parsing=self.config.get("parsing"))
+                for name, definition in pipeline.stages.items():
+                    stage = build_stage(name, definition, path)
+                    stages[stage.addressing] = stage
+            else:
+                stage = build_data_stage(path, serialize.load_from(tree, path))
+                stages[stage.addressing] = stage
+        return stages
+
+    def graph(self) -> Graph:
+        return Graph(self.stages().values())
+
+    def select(self, graph: Graph, targets: Iterable[str] | None, *, recursive: bool = False) -> list[str]:
+        """Stage names matching ``targets``: ``build@us``, ``build`` (all of a foreach), ``dir/dvc.yaml[:stage]``,
+        a ``.dvc`` file, or with ``recursive`` a directory."""
+        if not targets:
+            return list(graph.stages)
+        chosen: list[str] = []
+        for target in targets:
+            matches = self._match(graph, target, recursive)
+            if not matches:
+                raise StageNotFoundError(f"'{target}' does not name a stage in {self._dvcfile_names()}")
+            chosen.extend(m for m in matches if m not in chosen)
+        return chosen
+
+    def _dvcfile_names(self) -> str:
+        files = [f for f in self.dvcfiles() if f.endswith("dvc.yaml")]
+        return ", ".join(f"'{f}'" for f in files) or "this repository (no dvc.yaml found)"
+
+    @staticmethod
+    def _match(graph: Graph, target: str, recursive: bool) -> list[str]:
+        target = target.rstrip("/")
+        stages = graph.stages
+        if target in stages:
+            return [target]
+        dvcfile, _, name = target.rpartition(":")
+        if not dvcfile:
+            dvcfile, name = "dvc.yaml", target
+        dvcfile = posixpath.normpath(dvcfile)
+        if dvcfile.endswith("dvc.yaml") is False and not name:
+            dvcfile = posixpath.join(dvcfile, "dvc.yaml")
+        if not name and ":" not in target and target.endswith("dvc.yaml"):
+            return [n for n, s in stages.items() if s.dvcfile == dvcfile]
+        found = [
+            n
+            for n, s in stages.items()
+            if s.dvcfile == dvcfile and (s.name == name or s.name.split("@", 1)[0] == name and "@" not in name)
+        ]
+        if not found and recursive:
+            prefix = "" if target in ("", ".") else target + "/"
+            found = [n for n, s in stages.items() if s.dvcfile.startswith(prefix)]
+        if not found and target.endswith("dvc.yaml"):
+            found = [n for n, s in stages.items() if s.dvcfile == posixpath.normpath(target)]
+        return found
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def _lock(self, stage: Stage) -> dict[str, Any] | None:
+        if stage.is_data_source:
+            return None
+        return lockfile.load(self.root / stage.lockfile).get(stage.name)
+
+    def params_values(self, stage: Stage, *, strict: bool) -> dict[str, dict[str, Any]]:
+        """Current values of the stage's declared params, in ``dvc.lock`` layout."""
+        values: dict[str, dict[str, Any]] = {}
+        for dep in stage.params:
+            file = self.root / dep.path
+            if not file.exists():
+                if strict:
+                    raise YAMLFileError(f"params file '{dep.path}' of stage {stage} does not exist")
+                continue
+            data = serialize.load_file(file, name=dep.path)
+            if not dep.keys:
+                values[dep.def_path] = data
+                continue
+            found = {}
+            for key in dep.keys:
+                value = serialize.get_path(data, key, None)
+                if value is None and not _has_key(data, key):
+                    if strict:
+                        raise YAMLFileError(f"parameter '{key}' of stage {stage} is missing from '{dep.path}'")
+                    continue
+                found[key] = value
+            values[dep.def_path] = dict(sorted(found.items()))
+        return dict(sorted(values.items()))
+
+    def _hash(self, path: str) -> HashInfo | None:
+        full = self.root / path
+        if not os.path.lexists(full):
+            return None
+        return self.hasher.hash(full)
+
+    def changes(self, stage: Stage) -> StageChanges:
+        """Compare the workspace with the stage's lock entry (or ``.dvc`` file)."""
+        if stage.is_data_source:
+            outs = {}
+            for out in stage.outs:
+                recorded = out.options.get("md5")
+                current = self._hash(out.path)
+                if current is None:
+                    outs[out.def_path] = "deleted"
+                elif current.md5 != recorded:
+                    outs[out.def_path] = "modified"
+            return StageChanges(deps={}, outs=outs)
+        entry = self._lock(stage)
+        changes = StageChanges(deps={}, outs={}, always=stage.always_changed)
+        if entry is None:
+            changes.command = True
+            for out in stage.outs:
+                if not os.path.lexists(self.root / out.path):
+                    changes.outs[out.def_path] = "deleted"
+            return changes
+        if entry.get("cmd") != _cmd_for_lock(stage):
+            changes.command = True
+        locked_deps = {d.get("path"): d.get("md5") for d in entry.get("deps") or []}
+        for dep in stage.deps:
+            current = self._hash(dep.path)
+            if current is None:
+                changes.deps[dep.def_path] = "deleted"
+            elif dep.def_path not in locked_deps:
+                changes.deps[dep.def_path] = "new"
+            elif locked_deps[dep.def_path] != current.md5:
+                changes.deps[dep.def_path] = "modified"
+        if set(locked_deps) - {d.def_path for d in stage.deps}:
+            changes.command = True
+        locked_params = entry.get("params") or {}
+        for file, values in self.params_values(stage, strict=False).items():
+            old = locked_params.get(file, {})
+            diff = {}
+            for key in sorted(set(values) | set(old)):
+                if key not in values:
+                    diff[key] = "deleted"
+                elif key not in old:
+                    diff[key] = "new"
+                elif values[key] != old[key]:
+                    diff[key] = "modified"
+            if diff:
+                changes.deps[file] = diff
+        locked_outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or []}
+        for out in stage.outs:
+            current = self._hash(out.path)
+            if current is None:
+                changes.outs[out.def_path] = "deleted"
+            elif out.def_path not in locked_outs:
+                changes.outs[out.def_path] = "new"
+            elif locked_outs[out.def_path] != current.md5:
+                changes.outs[out.def_path] = "modified"
+        return changes
+
+    def status(self, targets: Iterable[str] | None = None, *, recursive: bool = False) -> dict[str, list[Any]]:
+        """``{stage: [why, ...]}`` for every stage out of date, as ``dvc status --json``; ``{}`` when clean."""
+        graph = self.graph()
+        names = graph.ordered(graph.closure(self.select(graph, targets, recursive=recursive)))
+        result: dict[str, list[Any]] = {}
+        for name in names:
+            stage = graph.stages[name]
+            if stage.frozen:
+                continue
+            changed = self.changes(stage)
+            if changed:
+                result[name] = changed.as_status()
+        return result
+
+    # -- reproduction -------------------------------------------------------------------------------
+
+    def reproduce(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        force: bool = False,
+        single_item: bool = False,
+        downstream: bool = False,
+        recursive: bool = False,
+        dry: bool = False,
+        run_cache: bool = True,
+        reset_checkpoints: bool = False,
+        on_checkpoint: Callable[[str], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[str]:
+        """Run the stages that changed, in topological order; return the names of those that ran."""
+        graph = self.graph()
+        selected = self.select(graph, targets, recursive=recursive)
+        if single_item:
+            names = graph.ordered(selected)
+        else:
+            names = graph.ordered(graph.closure(selected, downstream=downstream))
+        forced = set(names) if force and not targets else set(selected) if force else set()
+        ran: list[str] = []
+        for name in names:
+            stage = graph.stages[name]
+            if stage.frozen:
+                self.log(f"Stage '{name}' is frozen, skipping")
+                continue
+            if stage.is_data_source:
+                self._verify_data_source(stage, dry=dry)
+                continue
+            changes = self.changes(stage)
+            if not changes and name not in forced and not (reset_checkpoints and stage.checkpoint_outs):
+                self.log(f"Stage '{name}' didn't change, skipping")
+                continue
+            if dry:
+                self.log(f"Running stage '{name}':")
+                for cmd in stage.cmd:
+                    self.log(f"> {cmd}")
+                ran.append(name)
+                continue
+            self._run_stage(
+                stage,
+                run_cache=run_cache and name not in forced and not stage.always_changed,
+                reset_checkpoints=reset_checkpoints,
+                on_checkpoint=on_checkpoint,
+                on_output=on_output,
+                env=env,
+            )
+            ran.append(name)
+        return ran
+
+    def _verify_data_source(self, stage: Stage, *, dry: bool) -> None:
+        changes = self.changes(stage)
+        if not changes:
+            self.log(f"'{stage.dvcfile}' didn't change, skipping")
+            return
+        self.log(f"Verifying data sources in stage: '{stage.dvcfile}'")
+        if not dry:
+            self.add([out.path for out in stage.outs])
+
+    def _dep_entries(self, stage: Stage) -> list[dict[str, Any]]:
+        entries = []
+        for dep in sorted(stage.deps, key=lambda d: d.def_path):
+            info = self._hash(dep.path)
+            if info is None:
+                raise ReproductionError(f"dependency '{dep.def_path}' of stage {stage} does not exist")
+            entries.append(info.to_lock_entry(dep.def_path))
+        return entries
+
+    def _out_entries(self, stage: Stage, *, missing_ok: bool = False) -> list[dict[str, Any]]:
+        entries = []
+        for out in sorted(stage.outs, key=lambda o: o.def_path):
+            full = self.root / out.path
+            if not os.path.lexists(full):
+                if missing_ok:
+                    continue
+                raise ReproductionError(f"output '{out.def_path}' of stage {stage} was not created by its command")
+            info = self.cache.save(full) if out.cache else self.hasher.hash(full)
+            entries.append(info.to_lock_entry(out.def_path))
+        return entries
+
+    def _lock_entry(self, stage: Stage, deps: list[dict[str, Any]], params: dict[str, Any], outs: list[dict[str, Any]]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"cmd": _cmd_for_lock(stage)}
+        if deps:
+            entry["deps"] = deps
+        if params:
+            entry["params"] = params
+        if outs:
+            entry["outs"] = outs
+        return entry
+
+    def _stage_env(self, stage: Stage, extra: dict[str, str] | None, resume: bool) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DVC_ROOT"] = str(self.root)
+        env["DVC_STAGE"] = stage.name
+        if stage.live:
+            directory, options = next(iter(stage.live.items()))
+            options = options or {}
+            env["DVCLIVE_PATH"] = str(self.root / stage.wdir / directory)
+            env["DVCLIVE_SUMMARY"] = str(bool(options.get("summary", True))).lower()
+            env["DVCLIVE_HTML"] = str(bool(options.get("html", options.get("report", True)))).lower()
+            env["DVCLIVE_RESUME"] = str(resume).lower()
+        if stage.checkpoint_outs:
+            env["DVC_CHECKPOINT"] = "1"
+            env["DVC_CHECKPOINT_PARENT_PID"] = str(os.getpid())
+        if extra:
+            env.update(extra)
+        return env
+
+    def _remove_outputs(self, stage: Stage, *, reset_checkpoints: bool) -> bool:
+        """Delete outputs before a run (DVC does); returns True when checkpoint state is kept (a resume)."""
+        keep_checkpoints = bool(stage.checkpoint_outs) and not reset_checkpoints
+        resumed = keep_checkpoints and any(os.path.lexists(self.root / o.path) for o in stage.checkpoint_outs)
+        for out in stage.outs:
+            if out.persist or (keep_checkpoints and (out.checkpoint or out.kind != "outs")):
+                continue
+            _remove(self.root / out.path)
+        return resumed
+
+    def _run_stage(
+        self,
+        stage: Stage,
+        *,
+        run_cache: bool,
+        reset_checkpoints: bool,
+        on_checkpoint: Callable[[str], None] | None,
+        on_output: Callable[[str], None] | None,
+        env: dict[str, str] | None,
+    ) -> None:
+        deps = self._dep_entries(stage)
+        params = self.params_values(stage, strict=True)
+        entry_without_outs = self._lock_entry(stage, deps, params, [])
+        if run_cache and not stage.checkpoint_outs:
+            cached = self.run_cache.lookup(entry_without_outs)
+            if cached is not None and self._restore_from_run_cache(stage, cached):
+                self.log(f"Stage '{stage.addressing}' is cached - skipping run, checking out outputs")
+                self._write_lock(stage, cached)
+                return
+        self.log(f"Running stage '{stage.addressing}':")
+        resumed = self._remove_outputs(stage, reset_checkpoints=reset_checkpoints)
+        stage_env = self._stage_env(stage, env, resumed)
+        cwd = self.root / stage.wdir
+
+        def checkpoint() -> None:
+            outs = self._out_entries(stage, missing_ok=True)
+            self._write_lock(stage, self._lock_entry(stage, deps, params, outs))
+            if on_checkpoint is not None:
+                on_checkpoint(stage.addressing)
+
+        for cmd in stage.cmd:
+            self.log(f"> {cmd}")
+            code = self._run_command(cmd, cwd, stage_env, on_output, checkpoint if stage.checkpoint_outs else None)
+            if code != 0:
+                raise ReproductionError(
+                    f"failed to reproduce {stage}: command '{cmd}' exited with status {code}"
+                )
+        entry = self._lock_entry(stage, deps, params, self._out_entries(stage))
+        self._write_lock(stage, entry)
+        if not stage.checkpoint_outs and not stage.always_changed:
+            self.run_cache.save(entry_without_outs, entry)
+
+    def _restore_from_run_cache(self, stage: Stage, entry: dict[str, Any]) -> bool:
+        outs = {o["path"]: o for o in entry.get("outs") or []}
+        infos = []
+        for out in stage.outs:
+            recorded = outs.get(out.def_path)
+            if recorded is None:
+                return False
+            info = HashInfo.from_lock_entry(recorded)
+            if not out.cache or not self.cache.exists(info):
+                return False
+            infos.append((out, info))
+        for out, info in infos:
+            self.cache.checkout(self.root / out.path, info, force=True)
+        return True
+
+    def _write_lock(self, stage: Stage, entry: dict[str, Any]) -> None:
+        lockfile.update(self.root / stage.lockfile, {stage.name: entry})
+        self._gitignore_outputs(stage.outs)
+
+    def _run_command(
+        self,
+        cmd: str,
+        cwd: Path,
+        env: dict[str, str],
+        on_output: Callable[[str], None] | None,
+        on_checkpoint: Callable[[], None] | None,
+    ) -> int:
+        """Run one shell command, streaming its output; serve checkpoint signals while it runs."""
+        signal_file = self.root / ".dvc" / "tmp" / CHECKPOINT_SIGNAL
+        if on_checkpoint is not None:
+            signal_file.parent.mkdir(parents=True, exist_ok=True)
+            signal_file.unlink(missing_ok=True)
+        pipe = subprocess.PIPE if on_output is not None else None
+        proc = subprocess.Popen(
+            cmd, shell=True, cwd=cwd, env=env, stdout=pipe, stderr=subprocess.STDOUT if pipe else None
+        )
+        done = threading.Event()
+        failures: list[BaseException] = []
+        watcher = None
+        if on_checkpoint is not None:
+            watcher = threading.Thread(
+                target=_serve_checkpoints, args=(signal_file, on_checkpoint, done, failures), daemon=True
+            )
+            watcher.start()
+        try:
+            if proc.stdout is not None and on_output is not None:
+                for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
+                    on_output(chunk.decode("utf-8", "replace"))
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _interrupt(proc)
+            raise
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+        if failures:
+            raise failures[0]
+        return code
+
+    def _gitignore_outputs(self, outs: Iterable[Output]) -> None:
+        """Add ``/name`` for each cached output to the ``.gitignore`` beside it, as DVC does."""
+        by_dir: dict[str, list[str]] = {}
+        for out in outs:
+            if out.cache:
+                parent, name = posixpath.split(out.path)
+                by_dir.setdefault(parent, []).append("/" + name)
+        for parent, entries in by_dir.items():
+            path = self.root / parent / ".gitignore"
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            present = set(text.splitlines())
+            missing = [e for e in entries if e not in present]
+            if missing:
+                if text and not text.endswith("\n"):
+                    text += "\n"
+                atomic_write_text(path, text + "".join(e + "\n" for e in missing))
+
+    # -- data sources, checkout, commit -------------------------------------------------------------
+
+    def add(self, paths: Iterable[str]) -> list[str]:
+        """Track data with a ``PATH.dvc`` file (DVC 3 layout), cache it and git-ignore it."""
+        written = []
+        for raw in paths:
+            full = (Path.cwd() / raw).resolve() if not Path(raw).is_absolute() else Path(raw)
+            try:
+                rel = full.relative_to(self.root).as_posix()
+            except ValueError:
+                raise JupyterExpError(f"'{raw}' is outside the repository '{self.root}'") from None
+            if not full.exists():
+                raise JupyterExpError(f"'{rel}' does not exist")
+            owner = self._stage_owning(rel)
+            if owner is not None:
+                raise JupyterExpError(f"'{rel}' is an output of stage {owner}: it is tracked by 'dvc.lock' already")
+            info = self.cache.save(full)
+            entry: dict[str, Any] = {"md5": info.md5, "size": info.size}
+            if info.nfiles is not None:
+                entry["nfiles"] = info.nfiles
+            entry["hash"] = "md5"
+            entry["path"] = full.name
+            dvcfile = full.parent / (full.name + ".dvc")
+            atomic_write_text(dvcfile, yaml.safe_dump({"outs": [entry]}, sort_keys=False))
+            stage = build_data_stage(f"{rel}.dvc", {"outs": [entry]})
+            self._gitignore_outputs(stage.outs)
+            written.append(f"{rel}.dvc")
+        return written
+
+    def _stage_owning(self, path: str) -> Stage | None:
+        for stage in self.stages().values():
+            if not stage.is_data_source and any(out.path == path for out in stage.outs):
+                return stage
+        return None
+
+    def _recorded_outputs(self, stage: Stage) -> list[tuple[Output, HashInfo]]:
+        if stage.is_data_source:
+            return [(out, HashInfo.from_lock_entry({**out.options, "path": out.def_path})) for out in stage.outs]
+        entry = self._lock(stage) or {}
+        recorded = {o["path"]: o for o in entry.get("outs") or []}
+        return [
+            (out, HashInfo.from_lock_entry(recorded[out.def_path]))
+            for out in stage.outs
+            if out.cache and out.def_path in recorded
+        ]
+
+    def checkout(self, targets: Iterable[str] | None = None, *, force: bool = False) -> list[str]:
+        """Bring cached outputs back into the workspace to match ``dvc.lock`` and ``.dvc`` files."""
+        graph = self.graph()
+        restored = []
+        for name in graph.ordered(self.select(graph, targets)):
+            for out, info in self._recorded_outputs(graph.stages[name]):
+                current = self._hash(out.path)
+                if current is not None and current.md5 == info.md5:
+                    continue
+                self.cache.checkout(self.root / out.path, info, force=force)
+                restored.append(out.path)
+        return restored
+
+    def commit(self, targets: Iterable[str] | None = None) -> list[str]:
+        """Record the workspace's current deps and outputs in ``dvc.lock`` without running anything."""
+        graph = self.graph()
+        committed = []
+        for name in graph.ordered(self.select(graph, targets)):
+            stage = graph.stages[name]
+            if stage.is_data_source:
+                if self.changes(stage):
+                    self.add([out.path for out in stage.outs])
+                    committed.append(name)
+                continue
+            if not self.changes(stage):
+                continue
+            entry = self._lock_entry(
+                stage, self._dep_entries(stage), self.params_values(stage, strict=True), self._out_entries(stage)
+            )
+            self._write_lock(stage, entry)
+            committed.append(name)
+        return committed
+
+    def used_objects(self) -> set[str]:
+        """md5s of every output the workspace's lock and ``.dvc`` files reference (with dir contents)."""
+        used: set[str] = set()
+        for stage in self.stages().values():
+            for _, info in self._recorded_outputs(stage):
+                used.add(info.md5)
+                if info.isdir and self.cache.exists(info):
+                    used.update(e.md5 for e in self.cache.load_dir_manifest(info.md5))
+        return used
+
+
+def _has_key(data: Any, key: str) -> bool:
+    sentinel = object()
+    return serialize.get_path(data, key, sentinel) is not sentinel
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _serve_checkpoints(
+    signal_file: Path, on_checkpoint: Callable[[], None], done: threading.Event, failures: list[BaseException]
+) -> None:
+    """Poll for the training process's checkpoint signal; commit, then release it by deleting the file."""
+    while not done.is_set():
+        if signal_file.exists():
+            try:
+                on_checkpoint()
+            except BaseException as exc:  # surfaced by the main thread after the command ends
+                failures.append(exc)
+            finally:
+                signal_file.unlink(missing_ok=True)
+        done.wait(0.02)
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    """Forward Ctrl-C to the command (a kernel interrupt does not reach it), then make sure it ends."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    sys.stdout.flush()

@@ -1,0 +1,117 @@
+"""``Repo``: the one Python API every front end (CLI, magics, widgets, server) stands on."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_exp.errors import NotARepoError
+from jupyter_exp.fsutil import atomic_write_text
+
+if TYPE_CHECKING:
+    from jupyter_exp.experiments import Experiments
+    from jupyter_exp.pipeline import Pipeline
+    from jupyter_exp.scm.git import Git
+
+DVC_DIR = ".dvc"
+_DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
+
+
+def _find_upwards(start: Path, name: str) -> Path | None:
+    for directory in (start, *start.parents):
+        if (directory / name).exists():
+            return directory
+    return None
+
+
+def _log_nothing(_: str) -> None:
+    pass
+
+
+class Repo:
+    """A Git repository with a ``.dvc/`` directory: pipelines, cache, experiments, metrics and plots.
+
+    ``Repo(path)`` finds the root by walking up from ``path``; ``Repo.init(path)`` creates ``.dvc/``.
+    Sub-APIs are created lazily, so opening a repo costs nothing until it is used. ``log`` receives the
+    progress messages a front end shows (the core itself never prints).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = ".", *, log: Any = None) -> None:
+        start = Path(path).resolve()
+        root = _find_upwards(start, DVC_DIR)
+        if root is None:
+            git_root = _find_upwards(start, ".git")
+            if git_root is None:
+                raise NotARepoError(
+                    f"'{start}' is not inside a Git repository: run `git init` and then `jupyter exp init`"
+                )
+            raise NotARepoError(f"'{git_root}' has no '.dvc/' directory: run `jupyter exp init` there first")
+        self.root = root
+        self.log = log or _log_nothing
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", *, log: Any = None) -> Repo:
+        """Create ``.dvc/`` (config, ``.gitignore``) in the Git repository at ``path``; harmless if present."""
+        root = Path(path).resolve()
+        if not (root / ".git").exists():
+            raise NotARepoError(
+                f"'{root}' is not the top of a Git repository: run `git init` there first "
+                "(experiments are stored as Git commits)"
+            )
+        dvc_dir = root / DVC_DIR
+        dvc_dir.mkdir(exist_ok=True)
+        if not (dvc_dir / "config").exists():
+            atomic_write_text(dvc_dir / "config", "")
+        if not (dvc_dir / ".gitignore").exists():
+            atomic_write_text(dvc_dir / ".gitignore", _DVC_GITIGNORE)
+        if not (root / ".dvcignore").exists():
+            atomic_write_text(
+                root / ".dvcignore",
+                "# Add patterns of files dvc should ignore, which could improve\n"
+                "# the performance. Learn more at\n"
+                "# https://dvc.org/doc/user-guide/dvcignore\n",
+            )
+        return cls(root, log=log)
+
+    @classmethod
+    def find_or_init(cls, path: str | os.PathLike[str] = ".", *, log: Any = None) -> tuple[Repo, bool]:
+        """The repo holding ``path``; initialise ``.dvc/`` at the Git root when missing. Returns (repo, created)."""
+        start = Path(path).resolve()
+        if _find_upwards(start, DVC_DIR) is not None:
+            return cls(start, log=log), False
+        git_root = _find_upwards(start, ".git")
+        if git_root is None:
+            raise NotARepoError(
+                f"'{start}' is not inside a Git repository: run `git init` (or `!git init` in a cell) first"
+            )
+        return cls.init(git_root, log=log), True
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        from jupyter_exp.pipeline import Pipeline
+
+        return Pipeline(self.root, log=self.log)
+
+    @cached_property
+    def scm(self) -> Git:
+        from jupyter_exp.scm.git import Git
+
+        return Git(self.root)
+
+    @cached_property
+    def experiments(self) -> Experiments:
+        from jupyter_exp.experiments import Experiments
+
+        return Experiments(self.pipeline, self.scm, log=self.log)
+
+    def gc(self, *, workspace: bool = True) -> int:
+        """Remove cache objects the workspace does not reference (``gc -w``); returns how many went."""
+        keep = self.pipeline.used_objects()
+        if not workspace:
+            keep |= self.experiments.used_objects()
+        return self.pipeline.cache.gc(keep)
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.root)!r})"
