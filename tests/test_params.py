@@ -1,0 +1,144 @@
+"""params diff/show over real files: Git commits (dulwich) and the workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dulwich import porcelain
+
+from jupyter_exp.fsutil import WorkspaceTree
+from jupyter_exp.params import diff_json, diff_params, read_params, render_params_diff, show_params
+from jupyter_exp.scm.git import Git
+
+DVC_YAML = """\
+stages:
+  prepare:
+    cmd: python prepare.py
+    params:
+      - prepare.split
+  train:
+    cmd: python train.py
+    params:
+      - lr
+      - model
+      - config.json:
+          - batch
+      - extra.toml:
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def commit(root: Path, files: dict[str, str], message: str) -> str:
+    write(root, files)
+    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
+    author = b"Tester <tester@example.com>"
+    return porcelain.commit(str(root), message=message.encode(), author=author, committer=author).decode()
+
+
+BASE = {
+    "dvc.yaml": DVC_YAML,
+    "params.yaml": "lr: 0.01\nprepare:\n  split: 0.2\n  seed: 1\nmodel:\n  depth: 3\n  kind: tree\nunused: 5\n",
+    "config.json": '{"batch": 32, "workers": 4}',
+    "extra.toml": 'optimizer = "adam"\n[sched]\ngamma = 0.5\n',
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    porcelain.init(str(root))
+    commit(root, BASE, "v1")
+    commit(
+        root,
+        {
+            "params.yaml": "lr: 0.02\nprepare:\n  split: 0.2\n  seed: 9\nmodel:\n  depth: 5\n  kind: forest\nunused: 6\n",
+            "config.json": '{"batch": 64, "workers": 8}',
+            "extra.toml": 'optimizer = "sgd"\n[sched]\ngamma = 0.5\n',
+        },
+        "v2",
+    )
+    return root
+
+
+def test_diff_shows_declared_params_in_the_release_layout(repo: Path) -> None:
+    git = Git(repo)
+    rows = diff_params(git.tree("HEAD~1"), git.tree("HEAD"))
+    # Undeclared keys (prepare.seed, unused, workers) are not params of any stage.
+    assert render_params_diff(rows) == (
+        "Path         Param        Old    New\n"
+        "config.json  batch        32     64\n"
+        "extra.toml   optimizer    adam   sgd\n"
+        "params.yaml  lr           0.01   0.02\n"
+        "params.yaml  model.depth  3      5\n"
+        "params.yaml  model.kind   tree   forest"
+    )
+    assert diff_json(rows)["params.yaml"]["lr"] == {"old": 0.01, "new": 0.02, "diff": pytest.approx(0.01)}
+    assert diff_json(rows)["params.yaml"]["model.kind"] == {"old": "tree", "new": "forest"}
+
+
+def test_show_by_revision_and_whole_file_params(repo: Path) -> None:
+    git = Git(repo)
+    shown = show_params({"HEAD~1": git.tree("HEAD~1"), "workspace": WorkspaceTree(repo)})
+    assert shown["HEAD~1"] == {
+        "params.yaml": {"prepare.split": 0.2, "lr": 0.01, "model.depth": 3, "model.kind": "tree"},
+        "config.json": {"batch": 32},
+        "extra.toml": {"optimizer": "adam", "sched.gamma": 0.5},
+    }
+    assert shown["workspace"]["params.yaml"]["lr"] == 0.02
+
+
+def test_targets_read_undeclared_files_whole(repo: Path) -> None:
+    write(repo, {"config.json": '{"batch": 64, "workers": 16}'})
+    rows = diff_params(Git(repo).tree("HEAD"), WorkspaceTree(repo), targets=["config.json"])
+    assert rows == []  # a declared file keeps its declared keys: only "batch", unchanged
+    undeclared = read_params(WorkspaceTree(repo), ["params.yaml", "config.json"])
+    assert undeclared["config.json"] == {"batch": 64}
+    write(repo, {"new.yaml": "a: {b: 1}\n"})
+    assert read_params(WorkspaceTree(repo), ["new.yaml"]) == {"new.yaml": {"a.b": 1}}
+
+
+def test_missing_file_and_all(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    write(old, {"dvc.yaml": DVC_YAML, "params.yaml": BASE["params.yaml"]})
+    write(new, BASE)
+    rows = diff_params(WorkspaceTree(old), WorkspaceTree(new))
+    assert [(r.path, r.key, r.old, r.new) for r in rows] == [
+        ("config.json", "batch", None, 32),
+        ("extra.toml", "optimizer", None, "adam"),
+        ("extra.toml", "sched.gamma", None, 0.5),
+    ]
+    assert render_params_diff(rows, no_path=True).splitlines()[1].split() == ["batch", "—", "32"]
+    everything = diff_params(WorkspaceTree(old), WorkspaceTree(new), all=True)
+    assert len(everything) == 7
+    assert render_params_diff(rows[:1], markdown=True) == (
+        "| Path        | Param   | Old   | New   |\n"
+        "|-------------|---------|-------|-------|\n"
+        "| config.json | batch   | —     | 32    |\n"
+    )
+
+
+def test_templated_stages_and_top_level_params(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "dvc.yaml": (
+                "params:\n  - sweep.yaml\n"
+                "stages:\n  build:\n    foreach: [us, eu]\n    do:\n      cmd: echo ${item}\n"
+                "      params:\n        - ${item}.threshold\n"
+            ),
+            "params.yaml": "us: {threshold: 1}\neu: {threshold: 2}\nother: 3\n",
+            "sweep.yaml": "grid: [1, 2]\n",
+        },
+    )
+    assert read_params(WorkspaceTree(tmp_path)) == {
+        "params.yaml": {"us.threshold": 1, "eu.threshold": 2},
+        "sweep.yaml": {"grid": [1, 2]},
+    }
