@@ -37,6 +37,7 @@ import atexit
 import json
 import os
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,18 +111,6 @@ def _as_number(name: str, value: Any) -> int | float:
     raise LiveError(f"metric {name!r}: value of type {kind.__name__} is not a number")
 
 
-def _write_atomic(path: str, tmp: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` via a fixed temporary name: cheaper than mkstemp on every step."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class Live:
     """A live metrics logger writing ``<path>/*.tsv``, ``<path>.json`` and ``<path>.html``.
 
@@ -171,6 +160,10 @@ class Live:
         else:
             self._remove_previous()
         os.makedirs(self._dir, exist_ok=True)
+        from jupyter_exp.live.writer import BackgroundWriter
+
+        self._writer = BackgroundWriter(self._dir)
+        _open_loggers.add(self)
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -255,9 +248,11 @@ class Live:
             self._params[key] = _plain_param(key, value)
         import yaml
 
+        from jupyter_exp.live.writer import write_atomic
+
         text = yaml.safe_dump(self._params, sort_keys=False, allow_unicode=True)
         os.makedirs(self._dir, exist_ok=True)
-        _write_atomic(self._params_path, self._params_path + f".{os.getpid()}.tmp", text.encode("utf-8"))
+        write_atomic(self._params_path, self._params_path + f".{os.getpid()}.tmp", text.encode("utf-8"))
 
     def next_step(self) -> None:
         """Close the current step: flush its rows, write the summary, maybe redraw the report, advance,
@@ -273,39 +268,56 @@ class Live:
         self._step_names.clear()
         self._step += 1
         if self._checkpoint:
+            self._writer.wait()
             signal_checkpoint()
 
     def flush(self) -> None:
-        """Make everything logged so far visible on disk (rows, and the summary if values are pending)."""
+        """Make everything logged so far visible on disk (rows, and the summary if values are pending),
+        returning once the files are written."""
         self._flush_files()
         if self._pending and self._summary_on:
             self._write_summary()
             self._pending = False
+        self._writer.wait()
 
     def make_report(self, *, running: bool = True) -> None:
-        """Redraw ``<path>.html`` now (``next_step`` does this at most once a second by itself)."""
+        """Redraw ``<path>.html`` (in the background; ``flush()`` waits for it). ``next_step`` does this
+        by itself at most once a second, so its cost does not grow with the number of steps."""
         from jupyter_exp.live.report import PlotSeries, render_report
+        from jupyter_exp.live.writer import write_atomic
 
         series = []
         for name, metric in self._metrics.items():
-            points = metric.series.points if metric.series is not None else []
+            points = list(metric.series.points) if metric.series is not None else []
             if not points or points[-1][0] != metric.last_step:
-                points = [*points, (metric.last_step, metric.last_value)]
+                points.append((metric.last_step, metric.last_value))
             series.append(PlotSeries(name, points, metric.last_step, metric.last_value))
-        html = render_report(series, step=self._step, running=running, title=f"Live metrics: {self._dir}")
-        _write_atomic(self._report_path, self._report_tmp, html.encode("utf-8"))
+        step, path, tmp = self._step, self._report_path, self._report_tmp
+        title = f"Live metrics: {self._dir}"
+
+        def job() -> None:
+            html = render_report(series, step=step, running=running, title=title)
+            write_atomic(path, tmp, html.encode("utf-8"))
+
+        self._writer.submit("report", job)
         self._last_report = _monotonic()
 
     def end(self) -> None:
         """Finish the run: flush, write the last summary and the final report, close the files."""
         if self._ended:
             return
-        self.flush()
-        if self._html_on:
-            self.make_report(running=False)
-        for metric in self._metrics.values():
-            metric.file.close()
         self._ended = True
+        _open_loggers.discard(self)
+        try:
+            self._flush_files()
+            if self._pending and self._summary_on:
+                self._write_summary()
+            if self._html_on:
+                self.make_report(running=False)
+        finally:
+            for metric in self._metrics.values():
+                metric.file.close()
+            self._writer.close()
 
     def __enter__(self) -> Live:
         return self
@@ -325,9 +337,17 @@ class Live:
         self._dirty.clear()
 
     def _write_summary(self) -> None:
-        tree = self._tree
-        tree["step"] = self._step
-        _write_atomic(self._summary_path, self._summary_tmp, json.dumps(tree, indent=4).encode("utf-8"))
+        """Hand a snapshot of the summary to the writer thread (the newest one wins if it lags)."""
+        from jupyter_exp.live.writer import write_atomic
+
+        self._tree["step"] = self._step
+        tree = _copy_tree(self._tree)
+        path, tmp = self._summary_path, self._summary_tmp
+
+        def job() -> None:
+            write_atomic(path, tmp, json.dumps(tree, indent=4).encode("utf-8"))
+
+        self._writer.submit("summary", job)
 
     def _open_metric(self, name: str) -> _Metric:
         """First sight of a metric: validate its name, find its summary slot, open its TSV."""
@@ -493,6 +513,7 @@ def _last_step_in_tsvs(folder: str) -> int | None:
 # -- module-level API (DVC 2.0's ``dvclive.init/log/next_step``): one default logger ----------------
 
 _default: Live | None = None
+_open_loggers: weakref.WeakSet[Live] = weakref.WeakSet()
 
 
 def init(
@@ -544,7 +565,7 @@ def make_checkpoint() -> bool:
 
 
 @atexit.register
-def _end_default() -> None:
-    """The module API has no ``end()`` call in DVC 2.0 scripts: finish the default run at exit."""
-    if _default is not None:
-        _default.end()
+def _end_open_loggers() -> None:
+    """DVC 2.0 scripts never call ``end()``: finish every open run at exit (summary, final report)."""
+    for live in list(_open_loggers):
+        live.end()
