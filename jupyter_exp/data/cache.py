@@ -214,6 +214,8 @@ class Cache:
                 elif kind == "hardlink":
                     os.link(src, tmp)
                 elif kind == "symlink":
+                    if src.is_symlink():  # moving it would put a link, not data, in the cache
+                        raise OSError(errno.EINVAL, "source is a symlink")
                     os.rename(src, tmp)  # the workspace copy is replaced by a link below
                     moved = True
                 else:

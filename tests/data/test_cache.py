@@ -188,6 +188,16 @@ def test_symlink_workspace_points_into_cache(tmp_path: Path) -> None:
     assert ws.is_symlink() and ws.read_bytes() == b"large data"
 
 
+def test_symlink_save_of_a_user_symlink_stores_data(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, link_types=("symlink",))
+    write(tmp_path / "elsewhere" / "real.bin", b"real data")
+    (tmp_path / "link.bin").symlink_to(tmp_path / "elsewhere" / "real.bin")
+    info = cache.save("link.bin")
+    obj = cache.object_path(info.md5)
+    assert not obj.is_symlink() and obj.read_bytes() == b"real data"
+    assert (tmp_path / "link.bin").read_bytes() == b"real data"
+
+
 def test_reflink_falls_back_when_unsupported(tmp_path: Path) -> None:
     cache = Cache(tmp_path, link_types=("reflink", "copy"))
     write(tmp_path / "f", b"data")
