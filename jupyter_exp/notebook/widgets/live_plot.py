@@ -8,6 +8,8 @@ connect and at the end, a downsampled snapshot. The synced ``series`` trait is c
 from __future__ import annotations
 
 import html
+import math
+import os
 import threading
 from array import array
 from collections.abc import Callable
@@ -17,10 +19,29 @@ from typing import Any
 import anywidget
 import traitlets
 
-from jupyter_exp.notebook.widgets._tail import TsvTail, scan_tsv_files
+from jupyter_exp.errors import LiveError
+from jupyter_exp.live.tsv import tail_tsv
 
 Point = tuple[float, float]
 StopCondition = Callable[[], bool] | threading.Event | Any
+
+
+def scan_tsv_files(root: Path) -> dict[str, Path]:
+    """Metric name (``train/loss``) -> TSV path, for every ``*.tsv`` under the live directory."""
+    found: dict[str, Path] = {}
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.name.endswith(".tsv"):
+                path = Path(entry.path)
+                found[path.relative_to(root).with_suffix("").as_posix()] = path
+    return dict(sorted(found.items()))
 
 
 def downsample(steps: list[float], values: list[float], max_points: int) -> list[list[float]]:
@@ -96,7 +117,8 @@ class LiveMetricsPlot(anywidget.AnyWidget):
         super().__init__(title=title if title is not None else str(path), max_points=max_points, **kwargs)
         self.path = Path(path)
         self.interval = interval
-        self._tails: dict[str, TsvTail] = {}
+        self._offsets: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
         self._data: dict[str, tuple[array, array]] = {}
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
@@ -111,10 +133,17 @@ class LiveMetricsPlot(anywidget.AnyWidget):
             delta: dict[str, list[Point]] = {}
             reset = False
             for name, path in scan_tsv_files(self.path).items():
-                tail = self._tails.setdefault(name, TsvTail(path))
-                was_reset, points = tail.read_new()
+                if name in self.errors:
+                    continue
+                try:
+                    chunk = tail_tsv(path, self._offsets.get(name, 0))
+                except LiveError as err:  # a malformed line: show the other metrics, say why this one stopped
+                    self.errors[name] = str(err)
+                    continue
+                self._offsets[name] = chunk.offset
+                points = [(row.step, row.value) for row in chunk.rows if math.isfinite(row.value)]
                 steps, values = self._data.setdefault(name, (array("d"), array("d")))
-                if was_reset:
+                if chunk.restarted:
                     del steps[:], values[:]
                     reset = True
                 if points:
@@ -251,6 +280,7 @@ class LiveMetricsPlot(anywidget.AnyWidget):
         for name in self.metrics():
             step, value = self.points(name)[-1]
             lines.append(f"  {name}: {_format(value)} (step {_format(step)})")
+        lines.extend(f"  {name}: not read: {error}" for name, error in self.errors.items())
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,0 +1,458 @@
+"""The interactive ``exp show`` table: sort, filter, choose columns, collapse checkpoints, act on a selection.
+
+The widget only presents an :class:`~jupyter_exp.experiments.table.ExpTable` and forwards the buttons
+to the API (``repo.experiments`` / ``repo.plots``). The view rules (which rows show, in which order)
+live here in :meth:`ExperimentsTable.visible_rows` and, for the browser, in ``table.js``; both follow
+``exp show --sort-by``: experiments are sorted inside their baseline, checkpoints stay under their tip.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from jupyter_exp.errors import ExperimentError, JupyterExpError
+from jupyter_exp.experiments.table import MISSING, ExpTable, format_value
+
+EXPERIMENT = "Experiment"
+CREATED = "Created"
+_MINIMISED = re.compile(r"loss|error", re.IGNORECASE)
+_COMPARISON = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$")
+_REMOVABLE = {"experiment", "checkpoint", "queued"}
+Action = Callable[..., Any]
+
+
+def column_id(kind: str, path: str, key: str) -> str:
+    """Stable id of a params/metrics column (``metrics:metrics.json:loss``), used as ``data-col``."""
+    return f"{kind}:{path}:{key}"
+
+
+def _jsonable(value: Any) -> Any:
+    """A cell value the front end can hold: JSON scalars as they are, anything else as text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+def compare_values(left: Any, right: Any) -> int:
+    """Sort order of two cells (ascending); ``table.js`` uses the same rule. Missing cells are handled by the caller."""
+    if _is_number(left) and _is_number(right):
+        return (left > right) - (left < right)
+    if _is_number(left) != _is_number(right):
+        return -1 if _is_number(left) else 1
+    a, b = _text(left), _text(right)
+    return (a > b) - (a < b)
+
+
+def _cell(row: dict[str, Any], col: str) -> Any:
+    if col == EXPERIMENT:
+        return row["label"]
+    if col == CREATED:
+        return row["created"]
+    return row["values"].get(col)
+
+
+def _comparison_matches(value: Any, op: str, wanted: str) -> bool:
+    if value is None:
+        return False
+    try:
+        target: Any = float(wanted)
+    except ValueError:
+        target = wanted
+    if _is_number(value) and isinstance(target, float):
+        left, right = float(value), target
+        return {
+            "<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
+            "=": left == right, "==": left == right, "!=": left != right,
+        }[op]
+    order = compare_values(_text(value), wanted)
+    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0,
+            "=": order == 0, "==": order == 0, "!=": order != 0}[op]
+
+
+class ExperimentsTable(anywidget.AnyWidget):
+    """``exp show`` as a widget; ``repo`` (a :class:`~jupyter_exp.repo.Repo`) backs the buttons and ``refresh()``.
+
+    ``actions`` overrides what a button calls: ``{"apply": fn(revs), "branch": fn(revs, name=...),
+    "remove": fn(revs), "diff": fn(revs), "compare": fn(revs)}``, ``revs`` being the selected rows' ``rev``.
+    ``objectives`` overrides which way a metric is better: ``{"acc": "max", "metrics:m.json:err": "max"}``.
+    """
+
+    _esm = Path(__file__).with_name("table.js")
+    _css = Path(__file__).with_name("table.css")
+
+    rows = traitlets.List().tag(sync=True)
+    columns = traitlets.List().tag(sync=True)
+    sort_by = traitlets.Unicode("").tag(sync=True)
+    sort_desc = traitlets.Bool(False).tag(sync=True)
+    filter_text = traitlets.Unicode("").tag(sync=True)
+    visible_columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    collapsed = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    only_changed = traitlets.Bool(False).tag(sync=True)
+    selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    objectives = traitlets.Dict().tag(sync=True)
+    best = traitlets.Dict().tag(sync=True)
+    output = traitlets.Unicode("").tag(sync=True)
+    height = traitlets.Int(420).tag(sync=True)
+
+    def __init__(
+        self,
+        table: ExpTable | None = None,
+        *,
+        repo: Any = None,
+        actions: dict[str, Action] | None = None,
+        objectives: dict[str, str] | None = None,
+        show_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(objectives=dict(objectives or {}), **kwargs)
+        self.repo = repo
+        self.show_options = dict(show_options or {})
+        self.actions: dict[str, Action] = {**(self._repo_actions() if repo is not None else {}), **(actions or {})}
+        self.last_result: Any = None
+        self.last_error: BaseException | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
+        self.on_msg(self._on_front_end_message)
+        self.observe(lambda _change: self._update_best(), names=["objectives"])
+        if table is None and repo is not None:
+            table = repo.experiments.show(**self.show_options)
+        self.set_table(table or ExpTable())
+
+    @classmethod
+    def from_repo(cls, repo: Any, **show_options: Any) -> ExperimentsTable:
+        """The table of ``repo.experiments.show(**show_options)``, with the buttons wired to ``repo``."""
+        return cls(repo=repo, show_options=show_options)
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_table(self, table: ExpTable) -> None:
+        """Show ``table``; keep the user's sort, filter, selection and column choice where they still apply."""
+        names = table.column_names()
+        known = {col["id"] for col in self.columns}
+        columns = [{"id": EXPERIMENT, "kind": "info", "label": EXPERIMENT, "file": "", "key": EXPERIMENT, "changed": True},
+                   {"id": CREATED, "kind": "info", "label": CREATED, "file": "", "key": CREATED, "changed": True}]
+        records = [self._record(row) for row in table.rows]
+        for (kind, path, key), label in names.items():
+            col = column_id(kind, path, key)
+            distinct = {json.dumps(rec["values"].get(col), sort_keys=True) for rec in records}
+            columns.append({"id": col, "kind": kind, "label": label, "file": path, "key": key,
+                            "changed": kind == "metrics" or len(distinct) > 1})
+        ids = [col["id"] for col in columns]
+        revs = {rec["rev"] for rec in records}
+        units = {rec["unit"] for rec in records}
+        with self.hold_sync():
+            self.rows = records
+            self.columns = columns
+            self.visible_columns = [c for c in ids if c not in known or c in self.visible_columns]
+            self.selected = [rev for rev in self.selected if rev in revs]
+            self.collapsed = [unit for unit in self.collapsed if unit in units]
+            if self.sort_by and self.sort_by not in ids:
+                self.sort_by = ""
+            self._update_best()
+
+    @staticmethod
+    def _record(row: Any) -> dict[str, Any]:
+        values = {
+            column_id(kind, path, key): _jsonable(value)
+            for kind in ("metrics", "params")
+            for path, flat in getattr(row, kind).items()
+            for key, value in flat.items()
+        }
+        if row.kind == "workspace":
+            group = "workspace"
+        elif row.kind == "baseline":
+            group = row.rev
+        else:
+            group = row.baseline or ""
+        return {
+            "rev": row.rev, "name": row.name, "kind": row.kind, "label": row.label, "glyph": row.glyph,
+            "created": row.created.isoformat(timespec="seconds") if row.created else None,
+            "baseline": row.baseline, "parent": row.parent, "tip": row.checkpoint_tip, "error": row.error,
+            "group": group, "unit": row.checkpoint_tip or row.rev, "values": values,
+        }
+
+    def objective(self, column: dict[str, Any]) -> str:
+        """``"min"`` or ``"max"``: the override by column id or key, else min for loss/error names."""
+        return self.objectives.get(column["id"]) or self.objectives.get(column["key"]) or (
+            "min" if _MINIMISED.search(column["key"]) else "max")
+
+    def _update_best(self) -> None:
+        best: dict[str, Any] = {}
+        for column in self.columns:
+            if column["kind"] != "metrics":
+                continue
+            numbers = [v for rec in self.rows if _is_number(v := rec["values"].get(column["id"]))]
+            if numbers:
+                best[column["id"]] = min(numbers) if self.objective(column) == "min" else max(numbers)
+        self.best = best
+
+    # -- the view (mirrored by table.js) -------------------------------------------------------
+    def sort(self, column: str, descending: bool = False) -> None:
+        """Sort experiments inside each baseline by ``column`` (an id from ``columns``); "" restores the order."""
+        with self.hold_sync():
+            self.sort_by, self.sort_desc = column, descending
+
+    def shown_columns(self) -> list[dict[str, Any]]:
+        """Columns the user chose, minus unchanged params when ``only_changed`` is on."""
+        visible = set(self.visible_columns)
+        return [c for c in self.columns if c["id"] in visible and (c["changed"] or not self.only_changed)]
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        """The rows in the order the front end draws them (filter, then sort, then collapse)."""
+        units: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[str]] = {}
+        for rec in self.rows:
+            if rec["unit"] not in units:
+                units[rec["unit"]] = []
+                groups.setdefault(rec["group"], []).append(rec["unit"])
+            units[rec["unit"]].append(rec)
+        matches = self._row_filter()
+        collapsed = set(self.collapsed)
+        shown: list[dict[str, Any]] = []
+        for unit_ids in groups.values():
+            heads = [u for u in unit_ids if units[u][0]["kind"] in ("workspace", "baseline")]
+            others = [u for u in unit_ids if u not in heads and any(matches(r) for r in units[u])]
+            if self.sort_by:
+                others = sorted(others, key=functools.cmp_to_key(
+                    lambda a, b: self._compare_units(units[a][0], units[b][0])))
+            for unit in heads + others:
+                shown.extend(units[unit][:1] if unit in collapsed else units[unit])
+        return shown
+
+    def _compare_units(self, left: dict[str, Any], right: dict[str, Any]) -> int:
+        a, b = _cell(left, self.sort_by), _cell(right, self.sort_by)
+        if a is None or b is None:
+            return (a is None) - (b is None)
+        order = compare_values(a, b)
+        return -order if self.sort_desc else order
+
+    def _row_filter(self) -> Callable[[dict[str, Any]], bool]:
+        """``key<0.5``-style comparisons on a column, otherwise a substring of the name, label or rev."""
+        text = self.filter_text.strip()
+        if not text:
+            return lambda _row: True
+        found = _COMPARISON.match(text)
+        if found:
+            key, op, wanted = found.groups()
+            col = next((c["id"] for c in self.columns if key in (c["id"], c["key"], c["label"])), None)
+            if col is not None:
+                return lambda row: _comparison_matches(_cell(row, col), op, wanted)
+        needle = text.lower()
+        return lambda row: any(needle in (row[k] or "").lower() for k in ("label", "name", "rev"))
+
+    # -- actions -------------------------------------------------------------------------------
+    def _rows_by_rev(self, revs: list[str]) -> list[dict[str, Any]]:
+        by_rev = {rec["rev"]: rec for rec in self.rows}
+        return [by_rev[rev] for rev in revs if rev in by_rev]
+
+    @staticmethod
+    def _ref(rec: dict[str, Any]) -> str:
+        """What the experiments API resolves: the experiment's name when it has one, else its sha."""
+        return rec["name"] if rec["kind"] in ("experiment", "queued", "baseline") and rec["name"] else rec["rev"]
+
+    def _repo_actions(self) -> dict[str, Action]:
+        def one(revs: list[str]) -> dict[str, Any]:
+            rows = self._rows_by_rev(revs)
+            if len(rows) != 1:
+                raise ExperimentError("select exactly one experiment")
+            return rows[0]
+
+        def apply(revs: list[str]) -> Any:
+            rec = one(revs)
+            self.repo.experiments.apply(self._ref(rec))
+            return f"Changes for experiment '{rec['name'] or rec['label']}' have been applied to your workspace."
+
+        def branch(revs: list[str], name: str = "") -> Any:
+            if not name:
+                raise ExperimentError("branch needs a name for the new Git branch")
+            rec = one(revs)
+            created = self.repo.experiments.branch(self._ref(rec), name)
+            return f"Git branch '{created or name}' has been created from experiment '{rec['label']}'."
+
+        def remove(revs: list[str]) -> Any:
+            refs = list(dict.fromkeys(self._ref(r) for r in self._rows_by_rev(revs) if r["kind"] in _REMOVABLE))
+            if not refs:
+                raise ExperimentError("select experiments to remove (not the workspace or a baseline)")
+            self.repo.experiments.remove(refs)
+            return f"Removed experiments: {', '.join(refs)}"
+
+        def diff(revs: list[str]) -> Any:
+            rows = self._rows_by_rev(revs)
+            if len(rows) == 1:
+                rows = [{"rev": rows[0]["baseline"] or rows[0]["parent"] or "HEAD", "kind": "", "name": None}, rows[0]]
+            if len(rows) != 2:
+                raise ExperimentError("select one experiment (diff against its baseline) or two to diff")
+            a, b = (None if r["rev"] == "workspace" else self._ref(r) for r in rows)
+            return self.repo.experiments.diff(a, b)
+
+        def compare(revs: list[str]) -> Any:
+            return self.repo.plots.diff([self._ref(r) for r in self._rows_by_rev(revs)])
+
+        return {"apply": apply, "branch": branch, "remove": remove, "diff": diff, "compare": compare}
+
+    def run_action(self, action: str, revs: list[str] | None = None, **options: Any) -> Any:
+        """Run a button's action on ``revs`` (default: the selection); its result or error goes to ``output``."""
+        revs = list(self.selected if revs is None else revs)
+        handler = self.actions.get(action)
+        try:
+            if handler is None:
+                raise JupyterExpError(f"no handler for '{action}': pass repo= or actions={{'{action}': ...}}")
+            if not revs:
+                raise ExperimentError(f"select rows before '{action}'")
+            result = handler(revs, **options)
+        except Exception as err:  # shown in the widget; the kernel keeps running
+            self.last_error, self.last_result = err, None
+            text = str(err) if isinstance(err, JupyterExpError) else f"{type(err).__name__}: {err}"
+            self.output = f'<div class="jx-error">{html.escape(text)}</div>'
+            return None
+        self.last_error, self.last_result = None, result
+        self.output = _result_html(result)
+        if action in ("apply", "branch", "remove") and self.repo is not None:
+            self.refresh()
+        return result
+
+    def _on_front_end_message(self, _widget: Any, content: dict[str, Any], _buffers: list[Any]) -> None:
+        if isinstance(content, dict) and content.get("type") == "action":
+            options = {"name": content["name"]} if content.get("name") else {}
+            self.run_action(str(content.get("action")), list(content.get("revs") or []), **options)
+        elif isinstance(content, dict) and content.get("type") == "refresh":
+            self.refresh()
+
+    # -- refreshing ----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read ``repo.experiments.show()``."""
+        if self.repo is None:
+            raise JupyterExpError("this table has no repo to refresh from: build it with repo=")
+        self.set_table(self.repo.experiments.show(**self.show_options))
+
+    def auto_refresh(self, interval: float = 2.0) -> ExperimentsTable:
+        """Refresh whenever experiment refs change (polls ``refs/exps`` and ``packed-refs``)."""
+        if self.repo is None:
+            raise JupyterExpError("auto_refresh needs a repo: build the table with repo=")
+        if self._watcher is None or not self._watcher.is_alive():
+            self._stop_watching.clear()
+            self._watcher = threading.Thread(target=self._watch, args=(interval,), name="jx-table", daemon=True)
+            self._watcher.start()
+        return self
+
+    def stop_auto_refresh(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+
+    def _watch(self, interval: float) -> None:
+        git_dir = _git_dir(Path(self.repo.root))
+        seen = _refs_fingerprint(git_dir)
+        while not self._stop_watching.wait(interval):
+            current = _refs_fingerprint(git_dir)
+            if current != seen:
+                seen = current
+                try:
+                    self.refresh()
+                except JupyterExpError as err:
+                    self.output = f'<div class="jx-error">{html.escape(str(err))}</div>'
+
+    # -- static fallbacks ----------------------------------------------------------------------
+    def _cell_text(self, rec: dict[str, Any], column: dict[str, Any]) -> str:
+        if column["id"] == EXPERIMENT:
+            return rec["glyph"] + rec["label"]
+        if column["id"] == CREATED:
+            return (rec["created"] or MISSING).replace("T", " ")
+        return format_value(rec["values"].get(column["id"]))
+
+    def _repr_html_(self) -> str:
+        columns, best = self.shown_columns(), self.best
+        head = "".join(
+            f'<th data-col="{html.escape(c["id"])}" title="{html.escape(c["file"])}">{html.escape(c["label"])}</th>'
+            for c in columns
+        )
+        body = []
+        for rec in self.visible_rows():
+            cells = []
+            for c in columns:
+                text = html.escape(self._cell_text(rec, c))
+                is_best = c["id"] in best and rec["values"].get(c["id"]) == best[c["id"]]
+                cells.append(f'<td data-col="{html.escape(c["id"])}">{f"<b>{text}</b>" if is_best else text}</td>')
+            body.append(f'<tr class="jx-row jx-{rec["kind"]}" data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>')
+        return (f'<table class="jx-table jx-static"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody></table>')
+
+    def to_text(self) -> str:
+        """Plain text table of the current view."""
+        columns = self.shown_columns()
+        grid = [[c["label"] for c in columns]]
+        grid += [[self._cell_text(rec, c) for c in columns] for rec in self.visible_rows()]
+        widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                 for line in grid]
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = self.to_text()
+        data["text/html"] = self._repr_html_()
+        return data, metadata
+
+
+def _result_html(result: Any) -> str:
+    """An action's result as HTML for the output area (rich objects through their own ``_repr_html_``)."""
+    if result is None:
+        return '<div class="jx-done">Done.</div>'
+    if hasattr(result, "_repr_html_"):
+        rendered = result._repr_html_()
+        if rendered:
+            return rendered
+    if hasattr(result, "to_markdown"):
+        result = result.to_markdown()
+    elif not isinstance(result, str):
+        result = json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else repr(result)
+    return f"<pre>{html.escape(result)}</pre>"
+
+
+def _git_dir(root: Path) -> Path:
+    dot_git = root / ".git"
+    if dot_git.is_file():
+        pointer = dot_git.read_text().strip().removeprefix("gitdir:").strip()
+        return (root / pointer).resolve()
+    return dot_git
+
+
+def _refs_fingerprint(git_dir: Path) -> tuple[Any, ...]:
+    """Cheap change detector: every loose experiment ref's path and mtime, plus packed-refs' mtime."""
+    stamps: list[tuple[str, int]] = []
+    for dirpath, _dirs, files in os.walk(git_dir / "refs" / "exps"):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                stamps.append((path, os.stat(path).st_mtime_ns))
+            except FileNotFoundError:
+                continue
+    try:
+        packed = os.stat(git_dir / "packed-refs").st_mtime_ns
+    except FileNotFoundError:
+        packed = 0
+    return packed, tuple(sorted(stamps))
