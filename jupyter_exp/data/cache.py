@@ -13,7 +13,6 @@ import errno
 import os
 import shutil
 import stat
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ class CheckoutResult:
 
 
 def _tmp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
 
 
 def _reflink(src: Path, dst: Path) -> None:

@@ -14,7 +14,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -330,6 +329,8 @@ class Hasher:
                 if progress is not None:
                     progress(done, total)
             return result
+
+        from concurrent.futures import ThreadPoolExecutor, as_completed  # only big jobs pay for it
 
         def run(batch: list[_Stat]) -> list[tuple[_Stat, str]]:
             out = []
