@@ -357,3 +357,77 @@ def _dag(ctx: Context, args: argparse.Namespace) -> str:
     if args.mermaid:
         return render_mermaid(graph, args.targets)
     return render_ascii(graph, args.targets)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# metrics and params over revisions
+
+
+def _diff_revs(a: str | None, b: str | None) -> tuple[str, str]:
+    """DVC's defaults: no revision = HEAD vs workspace; one revision = it vs workspace."""
+    return (a or "HEAD"), (b or "workspace")
+
+
+_REV_ARGS = (arg("a_rev", nargs="?", metavar="A"), arg("b_rev", nargs="?", metavar="B"))
+_TABLE_ARGS = (
+    arg("--targets", nargs="+", metavar="PATH", help="only these files"),
+    arg("--all", action="store_true", help="unchanged values too"),
+    arg("--json", action="store_true"),
+    arg("--md", action="store_true", help="markdown table"),
+)
+
+
+@command(
+    "metrics show",
+    "Show metrics of the workspace (or of every branch/commit)",
+    arg("targets", nargs="*"),
+    arg("-a", "--all-branches", action="store_true"),
+    arg("-A", "--all-commits", action="store_true"),
+    arg("--json", action="store_true"),
+    arg("--md", action="store_true"),
+    arg("--precision", type=int),
+)
+def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
+    from jupyter_exp.metrics import render_metrics_show, show_metrics
+
+    repo = ctx.repo()
+    revs = ["workspace"]
+    if args.all_branches:
+        revs += sorted(repo.scm.branches())
+    if args.all_commits:
+        revs += repo.scm.all_commits()
+    shown = show_metrics(repo.trees(revs), args.targets or None, flat=not args.json)
+    if args.json:
+        return JSON({rev: {"data": {path: {"data": values} for path, values in files.items()}} for rev, files in shown.items()})
+    return render_metrics_show(shown, markdown=args.md, precision=args.precision) or "No metrics found."
+
+
+@command(
+    "metrics diff",
+    "Compare metrics between two revisions (default: HEAD vs workspace)",
+    *_REV_ARGS,
+    *_TABLE_ARGS,
+    arg("--precision", type=int),
+)
+def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
+    from jupyter_exp.metrics import diff_metrics, render_metrics_diff
+    from jupyter_exp.params import diff_json
+
+    repo = ctx.repo()
+    old, new = _diff_revs(args.a_rev, args.b_rev)
+    rows = diff_metrics(repo.tree(old), repo.tree(new), args.targets, all=args.all)
+    if args.json:
+        return JSON(diff_json(rows))
+    return render_metrics_diff(rows, markdown=args.md, precision=args.precision)
+
+
+@command("params diff", "Compare params between two revisions (default: HEAD vs workspace)", *_REV_ARGS, *_TABLE_ARGS)
+def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
+    from jupyter_exp.params import diff_json, diff_params, render_params_diff
+
+    repo = ctx.repo()
+    old, new = _diff_revs(args.a_rev, args.b_rev)
+    rows = diff_params(repo.tree(old), repo.tree(new), args.targets, all=args.all)
+    if args.json:
+        return JSON(diff_json(rows))
+    return render_params_diff(rows, markdown=args.md)

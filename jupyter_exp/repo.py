@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import NotARepoError
-from jupyter_exp.fsutil import atomic_write_text
+from jupyter_exp.fsutil import TreeReader, WorkspaceTree, atomic_write_text
 
 if TYPE_CHECKING:
     from jupyter_exp.experiments import Experiments
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from jupyter_exp.scm.git import Git
 
 DVC_DIR = ".dvc"
+WORKSPACE = "workspace"
 _DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
 
 
@@ -105,6 +106,19 @@ class Repo:
         from jupyter_exp.experiments import Experiments
 
         return Experiments(self.pipeline, self.scm, log=self.log)
+
+    def tree(self, rev: str | None) -> TreeReader:
+        """Files at ``rev``: ``None``/``"workspace"`` is the workspace; else a commit, branch, tag, ``HEAD^``
+        or an experiment name."""
+        if rev is None or rev == WORKSPACE:
+            return WorkspaceTree(self.root)
+        from jupyter_exp.experiments import refs
+
+        found = refs.find(self.scm, rev)
+        return self.scm.tree(found[1] if found else rev)
+
+    def trees(self, revs: list[str]) -> dict[str, TreeReader]:
+        return {rev: self.tree(rev) for rev in revs}
 
     def gc(self, *, workspace: bool = True) -> int:
         """Remove cache objects the workspace does not reference (``gc -w``); returns how many went."""
