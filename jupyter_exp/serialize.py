@@ -50,16 +50,21 @@ def load_file(path_or_bytes: str | os.PathLike[str] | bytes, *, name: str | None
             raise YAMLFileError(f"'{name}' does not exist") from None
         except IsADirectoryError:
             raise YAMLFileError(f"'{name}' is a directory") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _unable(name, "is not valid utf-8") from None
-    parsed = _PARSERS[_suffix(name)](text, name)
+    parsed = parse_bytes(data, name=name)
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
         raise YAMLFileError(f"expected a dictionary, got '{type(parsed).__name__}' in file '{name}'")
     return dict(parsed)
+
+
+def parse_bytes(data: bytes, *, name: str) -> Any:
+    """The file's top-level value, whatever its type (``None`` for an empty file)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _unable(name, "is not valid utf-8") from None
+    return _PARSERS[_suffix(name)](text, name)
 
 
 def load_from(tree: TreeReader, relpath: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from jupyter_exp.pipeline.interpolate import (
     to_str,
     walk_strings,
 )
-from jupyter_exp.serialize import load_file
+from jupyter_exp.serialize import load_file, parse_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +335,11 @@ class _Resolver:
                 raise ContextError(f"'{path}' does not exist")
             if self.tree.isdir(path):
                 raise ContextError(f"'{path}' is a directory")
-            self.files[path] = load_file(self.tree.read_bytes(path), name=path)
+            data = parse_bytes(self.tree.read_bytes(path), name=path)
+            data = {} if data is None else data
+            if not isinstance(data, Mapping):
+                raise ContextError(f"expected a dictionary, got '{type(data).__name__}' in file '{path}'")
+            self.files[path] = dict(data)
         return self.files[path]
 
     def _merge_from(self, ctx: Context, item: str, wdir: str) -> None:

@@ -1,0 +1,556 @@
+"""dvc.yaml templating: what resolves, and to exactly what (DVC 3's documented behaviour)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jupyter_exp.fsutil import WorkspaceTree
+from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
+
+
+def write(root: Path, files: dict[str, Any]) -> None:
+    """Strings are written verbatim (dedented); dicts/lists are dumped as YAML or JSON."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(textwrap.dedent(content))
+        elif name.endswith(".json"):
+            path.write_text(json.dumps(content))
+        else:
+            path.write_text(yaml.safe_dump(content, sort_keys=False))
+
+
+def run(root: Path, files: dict[str, Any], dvcyaml: str = "dvc.yaml", **kwargs: Any) -> ResolvedPipeline:
+    write(root, files)
+    return resolve(WorkspaceTree(root), dvcyaml, **kwargs)
+
+
+def test_dvc_2_0_release_example(tmp_path: Path) -> None:
+    """The DVC 2.0 announcement: nested params.yaml, a vars file plus an inline mapping, foreach."""
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"models": {"us": {"threshold": 10}, "gb": {"threshold": 15}}},
+            "custom_params.yaml": {"prefix": "model"},
+            "dvc.yaml": """\
+                vars:
+                  - custom_params.yaml
+                  - myvar: 'value'
+                    config:
+                      key: 'value'
+                stages:
+                  build:
+                    foreach: ${models}
+                    do:
+                      cmd: python script.py --thresh ${item.threshold} ${config.key}
+                      outs:
+                        - ${prefix}-${key}.pkl
+            """,
+        },
+    )
+    assert result.stages == {
+        "build@us": {"cmd": "python script.py --thresh 10 value", "outs": ["model-us.pkl"]},
+        "build@gb": {"cmd": "python script.py --thresh 15 value", "outs": ["model-gb.pkl"]},
+    }
+    assert result.raw_stage_names == {"build@us": "build", "build@gb": "build"}
+    assert result.path == "dvc.yaml"
+    assert result.tracked_vars["build@gb"] == {
+        "params.yaml": {"models.gb.threshold": 15},
+        "custom_params.yaml": {"prefix": "model"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), (7, 7), (0.5, 0.5), ("text", "text"), (None, None)],
+)
+def test_whole_string_interpolation_keeps_the_type(tmp_path: Path, value: Any, expected: Any) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"v": value},
+            "dvc.yaml": {"stages": {"s": {"cmd": "echo", "deps": ["${v}"], "desc": "${v}"}}},
+        },
+    )
+    assert result.stages["s"]["deps"] == [expected]
+    assert type(result.stages["s"]["desc"]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (0.1, "0.1"),
+        (1e-05, "1e-05"),
+        (None, "None"),
+        ("a b", "a b"),
+    ],
+)
+def test_embedded_values_render_like_dvc(tmp_path: Path, value: Any, rendered: str) -> None:
+    result = run(
+        tmp_path, {"params.yaml": {"v": value}, "dvc.yaml": {"stages": {"s": {"cmd": "run --x=${v}!"}}}}
+    )
+    assert result.stages["s"]["cmd"] == f"run --x={rendered}!"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["${data.lst[1].name}", "${data.lst.1.name}", "${data[lst][1][name]}", "${ data.lst.1.name }"],
+)
+def test_dotted_and_bracket_paths(tmp_path: Path, expr: str) -> None:
+    params = {"data": {"lst": [{"name": "a"}, {"name": "b"}]}}
+    result = run(tmp_path, {"params.yaml": params, "dvc.yaml": {"stages": {"s": {"cmd": f"echo {expr}"}}}})
+    assert result.stages["s"]["cmd"] == "echo b"
+
+
+def test_backslash_escapes_a_literal_dollar_brace(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"x": 1},
+            "dvc.yaml": {"stages": {"s": {"cmd": r"echo \${HOME} ${x}", "deps": [r"\${not_a_var}"]}}},
+        },
+    )
+    assert result.stages["s"] == {"cmd": "echo ${HOME} 1", "deps": ["${not_a_var}"]}
+
+
+DICT_PARAMS = {
+    "foo": "foo",
+    "bar": 2,
+    "string": "spaced string",
+    "mixed": "quote\"'d",
+    "bool": True,
+    "bool-false": False,
+    "list": [1, 2, "foo", "quote\"'d"],
+    "nested": {"foo": "foo"},
+}
+
+
+@pytest.mark.parametrize(
+    ("parsing", "bools", "lists"),
+    [
+        (None, "--bool", "--list 1 2 foo {q}"),
+        ({"bool": "store_true", "list": "nargs"}, "--bool", "--list 1 2 foo {q}"),
+        ({"bool": "boolean_optional", "list": "nargs"}, "--bool --no-bool-false", "--list 1 2 foo {q}"),
+        ({"bool": "store_true", "list": "append"}, "--bool", "--list 1 --list 2 --list foo --list {q}"),
+    ],
+)
+def test_dict_in_cmd_unpacks_to_flags(tmp_path: Path, parsing: dict | None, bools: str, lists: str) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"dict": DICT_PARAMS},
+            "dvc.yaml": {"stages": {"s": {"cmd": "python script.py ${dict}"}}},
+        },
+        parsing=parsing,
+    )
+    quoted = shlex.quote("quote\"'d")
+    assert result.stages["s"]["cmd"] == (
+        "python script.py --foo foo --bar 2 --string 'spaced string' "
+        f"--mixed {quoted} {bools} {lists.format(q=quoted)} --nested.foo foo"
+    )
+
+
+def test_foreach_over_a_list_of_scalars_names_stages_by_value(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {"dvc.yaml": {"stages": {"build": {"foreach": ["foo", "bar", 3], "do": {"cmd": "echo ${item}"}}}}},
+    )
+    assert result.stages == {
+        "build@foo": {"cmd": "echo foo"},
+        "build@bar": {"cmd": "echo bar"},
+        "build@3": {"cmd": "echo 3"},
+    }
+
+
+def test_foreach_over_a_list_of_dicts_names_stages_by_index(tmp_path: Path) -> None:
+    stages = {
+        "build": {"foreach": [{"thresh": "foo"}, {"thresh": "bar"}], "do": {"cmd": "echo ${item.thresh}"}}
+    }
+    result = run(tmp_path, {"dvc.yaml": {"stages": stages}})
+    assert result.stages == {"build@0": {"cmd": "echo foo"}, "build@1": {"cmd": "echo bar"}}
+
+
+@pytest.mark.parametrize("field", ["${item.thresh}", "${item[thresh]}"])
+def test_foreach_over_a_dict_exposes_key_and_item(tmp_path: Path, field: str) -> None:
+    stages = {
+        "build": {
+            "foreach": {"model1": {"thresh": 10}, "model2": {"thresh": 5}},
+            "do": {"cmd": f"train ${{key}} {field}", "outs": ["${key}.pkl"]},
+        }
+    }
+    result = run(tmp_path, {"dvc.yaml": {"stages": stages}})
+    assert result.stages == {
+        "build@model1": {"cmd": "train model1 10", "outs": ["model1.pkl"]},
+        "build@model2": {"cmd": "train model2 5", "outs": ["model2.pkl"]},
+    }
+
+
+def test_foreach_over_interpolated_nested_list_from_vars(tmp_path: Path) -> None:
+    dvcyaml = {
+        "vars": [{"models": {"lst": [{"thresh": 10}, {"thresh": 15}]}}],
+        "stages": {"build": {"foreach": "${models.lst}", "do": {"cmd": "echo ${item.thresh}"}}},
+    }
+    result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    assert result.stages == {"build@0": {"cmd": "echo 10"}, "build@1": {"cmd": "echo 15"}}
+
+
+def test_foreach_keys_that_are_not_strings(tmp_path: Path) -> None:
+    dvcyaml = """\
+        stages:
+          build:
+            foreach:
+              2021: {thresh: foo}
+              2022: {thresh: bar}
+            do:
+              cmd: echo ${key} ${item.thresh}
+    """
+    result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    assert result.stages == {"build@2021": {"cmd": "echo 2021 foo"}, "build@2022": {"cmd": "echo 2022 bar"}}
+
+
+def test_foreach_entries_may_themselves_be_interpolated(tmp_path: Path) -> None:
+    dvcyaml = {
+        "vars": [{"bar": "bar"}],
+        "stages": {
+            "build": {"foreach": {"model1": "foo", "model2": "${bar}"}, "do": {"cmd": "echo ${item}"}}
+        },
+    }
+    result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    assert result.stages == {"build@model1": {"cmd": "echo foo"}, "build@model2": {"cmd": "echo bar"}}
+
+
+def test_foreach_merges_params_yaml_and_vars_file(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"models": {"model1": {"thresh": 10}, "model2": {"thresh": 15}}},
+            "test_params.yaml": {"models": {"model1": {"epochs": 5}, "model2": {"epochs": 10}}},
+            "dvc.yaml": {
+                "vars": ["test_params.yaml"],
+                "stages": {
+                    "build": {"foreach": "${models}", "do": {"cmd": "echo ${item.thresh} ${item.epochs}"}}
+                },
+            },
+        },
+    )
+    assert result.stages == {"build@model1": {"cmd": "echo 10 5"}, "build@model2": {"cmd": "echo 15 10"}}
+    assert result.tracked_vars["build@model2"] == {
+        "params.yaml": {"models.model2.thresh": 15},
+        "test_params.yaml": {"models.model2.epochs": 10},
+    }
+
+
+def test_foreach_with_interpolated_wdir_and_local_vars_per_directory(tmp_path: Path) -> None:
+    files: dict[str, Any] = {"params.yaml": {"models": {"m": 1}}}
+    for i in range(3):
+        files[f"model-{i}/params.yaml"] = {"train": {"epochs": 1 + i}, "prepare": {"nums": 10 * i}}
+    files["dvc.yaml"] = {
+        "stages": {
+            "build": {
+                "foreach": [0, 1, 2],
+                "do": {
+                    "wdir": "model-${item}",
+                    "vars": ["params.yaml"],
+                    "cmd": "echo ${item} ${train.epochs} ${prepare.nums}",
+                },
+            }
+        }
+    }
+    result = run(tmp_path, files)
+    assert result.stages == {
+        "build@0": {"wdir": "model-0", "cmd": "echo 0 1 0"},
+        "build@1": {"wdir": "model-1", "cmd": "echo 1 2 10"},
+        "build@2": {"wdir": "model-2", "cmd": "echo 2 3 20"},
+    }
+    assert result.tracked_vars["build@2"] == {"model-2/params.yaml": {"train.epochs": 3, "prepare.nums": 20}}
+
+
+MATRIX_DATA = {
+    "os": ["win", "linux"],
+    "pyv": [3.7, 3.8],
+    "dict": [{"arg1": 1}, {"arg2": 2}],
+    "list": [["out1", "out11"], ["out2", "out22"]],
+}
+
+
+@pytest.mark.parametrize(
+    "matrix", [MATRIX_DATA, {"os": "${os}", "pyv": "${pyv}", "dict": "${dict}", "list": "${list}"}]
+)
+def test_matrix_generates_the_cartesian_product_with_dvc_names(tmp_path: Path, matrix: dict) -> None:
+    cmd = "echo ${item.os} ${item.pyv} ${item.dict} -- ${item.list.0} ${item.list[1]} ${key}"
+    result = run(
+        tmp_path,
+        {"params.yaml": MATRIX_DATA, "dvc.yaml": {"stages": {"build": {"matrix": matrix, "cmd": cmd}}}},
+    )
+    expected = {}
+    for os_name in ("win", "linux"):
+        for pyv in ("3.7", "3.8"):
+            for d, flag in ((0, "--arg1 1"), (1, "--arg2 2")):
+                for li, outs in ((0, "out1 out11"), (1, "out2 out22")):
+                    key = f"{os_name}-{pyv}-dict{d}-list{li}"
+                    expected[f"build@{key}"] = {"cmd": f"echo {os_name} {pyv} {flag} -- {outs} {key}"}
+    assert result.stages == expected
+    assert list(result.stages) == list(expected)  # DVC's order: the first axis varies slowest
+    assert set(result.raw_stage_names.values()) == {"build"}
+
+
+def test_matrix_with_bools_and_other_stage_fields(tmp_path: Path) -> None:
+    dvcyaml = {
+        "stages": {
+            "train": {
+                "matrix": {"model": ["cnn"], "aug": [True, False]},
+                "cmd": "train ${item.model} ${item.aug}",
+                "outs": ["${item.model}-${item.aug}.pt"],
+            }
+        }
+    }
+    result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    assert result.stages == {
+        "train@cnn-true": {"cmd": "train cnn true", "outs": ["cnn-true.pt"]},
+        "train@cnn-false": {"cmd": "train cnn false", "outs": ["cnn-false.pt"]},
+    }
+
+
+def test_wdir_is_kept_as_written_and_stage_vars_load_from_it(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"dict": {"bar": "bar", "ws": "data"}},
+            "data/params.yaml": {"dict": {"foo": "foo"}},
+            "dvc.yaml": {
+                "stages": {
+                    "stage1": {
+                        "cmd": "echo ${dict.foo} ${dict.bar}",
+                        "params": ["value1"],
+                        "wdir": "${dict.ws}",
+                        "vars": ["params.yaml"],
+                    }
+                }
+            },
+        },
+    )
+    assert result.stages == {"stage1": {"cmd": "echo foo bar", "params": ["value1"], "wdir": "data"}}
+    assert result.tracked_vars["stage1"] == {
+        "data/params.yaml": {"dict.foo": "foo"},
+        "params.yaml": {"dict.bar": "bar", "dict.ws": "data"},
+    }
+
+
+def test_stage_vars_are_visible_to_that_stage_only(tmp_path: Path) -> None:
+    dvcyaml = {
+        "stages": {
+            "a": {"vars": [{"local": 1}], "cmd": "echo ${local}"},
+            "b": {"cmd": "echo ${local}"},
+        }
+    }
+    write(tmp_path, {"dvc.yaml": dvcyaml})
+    from jupyter_exp.errors import ResolveError
+
+    with pytest.raises(ResolveError, match=r"'stages\.b\.cmd' in 'dvc.yaml': Could not find 'local'"):
+        resolve(WorkspaceTree(tmp_path))
+    dvcyaml["stages"].pop("b")
+    assert run(tmp_path, {"dvc.yaml": dvcyaml}).stages == {"a": {"cmd": "echo 1"}}
+
+
+@pytest.mark.parametrize(
+    "vars_",
+    [
+        ["test_params.yaml:bar", "test_params.yaml:foo"],
+        ["test_params.yaml:foo,bar"],
+        ["test_params.yaml"],
+        ["test_params.yaml", "test_params.yaml"],
+    ],
+)
+@pytest.mark.parametrize("local", [True, False])
+def test_whole_and_partial_vars_imports(tmp_path: Path, vars_: list[str], local: bool) -> None:
+    stage: dict[str, Any] = {"cmd": "echo ${bar} ${foo}"}
+    dvcyaml: dict[str, Any] = {"stages": {"build": stage}}
+    (stage if local else dvcyaml)["vars"] = vars_
+    result = run(tmp_path, {"test_params.yaml": {"bar": "B", "foo": "F", "other": 1}, "dvc.yaml": dvcyaml})
+    assert result.stages["build"] == {"cmd": "echo B F"}
+
+
+def test_partial_import_loads_only_the_named_keys(tmp_path: Path) -> None:
+    from jupyter_exp.errors import ResolveError
+
+    write(
+        tmp_path,
+        {
+            "test_params.yaml": {"keep": 1, "skip": 2},
+            "dvc.yaml": {"vars": ["test_params.yaml:keep"], "stages": {"s": {"cmd": "${keep} ${skip}"}}},
+        },
+    )
+    with pytest.raises(ResolveError, match="Could not find 'skip'"):
+        resolve(WorkspaceTree(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("vals.json", '{"train": {"lr": 0.01, "layers": [8, 16]}}'),
+        ("vals.toml", "[train]\nlr = 0.01\nlayers = [8, 16]\n"),
+        (
+            "vals.py",
+            "import os\n\nclass train:\n    lr = 0.01\n    layers = [8, 16]\n    path = os.getcwd()\n",
+        ),
+        ("vals.yml", "train:\n  lr: 0.01\n  layers: [8, 16]\n"),
+    ],
+)
+def test_vars_files_in_every_format(tmp_path: Path, name: str, content: str) -> None:
+    dvcyaml = {"vars": [name], "stages": {"s": {"cmd": "fit ${train.lr} ${train.layers[1]}"}}}
+    result = run(tmp_path, {name: content, "dvc.yaml": dvcyaml})
+    assert result.stages["s"]["cmd"] == "fit 0.01 16"
+
+
+def test_dvc_yaml_in_a_subdirectory_uses_its_own_params_yaml(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"root_only": 1},
+            "sub/params.yaml": {"x": "sub"},
+            "shared.yaml": {"y": "shared"},
+            "sub/dvc.yaml": {
+                "vars": ["../shared.yaml"],
+                "stages": {"s": {"cmd": "echo ${x} ${y}", "wdir": "w"}},
+            },
+        },
+        "sub/dvc.yaml",
+    )
+    assert result.path == "sub/dvc.yaml"
+    assert result.stages == {"s": {"cmd": "echo sub shared", "wdir": "w"}}
+    assert result.tracked_vars["s"] == {"sub/params.yaml": {"x": "sub"}, "shared.yaml": {"y": "shared"}}
+
+
+def test_params_yaml_listed_again_in_vars_is_not_a_redefinition(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        {
+            "params.yaml": {"bar": "bar", "foo": "foo"},
+            "dvc.yaml": {
+                "vars": ["params.yaml"],
+                "stages": {"build": {"wdir": "data", "cmd": "echo ${bar}", "vars": ["../params.yaml"]}},
+            },
+        },
+    )
+    assert result.stages["build"] == {"wdir": "data", "cmd": "echo bar"}
+
+
+def test_top_level_plots_metrics_params_are_interpolated(tmp_path: Path) -> None:
+    dvcyaml = {
+        "params": ["${files.params}", "other.yaml"],
+        "metrics": ["${files.metrics}"],
+        "plots": [
+            {
+                "${files.plot}": {
+                    "x": "${axes.x}",
+                    "y": {"train.csv": "${axes.y}", "test.csv": ["${axes.y}", "acc"]},
+                    "title": "Confusion",
+                }
+            },
+            {"eval/importance.png": None},
+            "${files.plot}",
+        ],
+    }
+    params = {
+        "files": {"params": "p.json", "metrics": "m.json", "plot": "cm.csv"},
+        "axes": {"x": "actual", "y": "predicted"},
+    }
+    result = run(tmp_path, {"params.yaml": params, "dvc.yaml": dvcyaml})
+    assert result.params == ["p.json", "other.yaml"]
+    assert result.metrics == ["m.json"]
+    assert result.plots == [
+        {
+            "cm.csv": {
+                "x": "actual",
+                "y": {"train.csv": "predicted", "test.csv": ["predicted", "acc"]},
+                "title": "Confusion",
+            }
+        },
+        {"eval/importance.png": None},
+        "cm.csv",
+    ]
+
+
+def test_resolved_stage_keeps_only_its_keys_in_order_and_drops_vars(tmp_path: Path) -> None:
+    dvcyaml = """\
+        stages:
+          train:
+            vars: [{n: 3}]
+            desc: Train ${n} epochs
+            cmd:
+              - python prep.py
+              - python train.py --n ${n}
+            deps: [train.py]
+            params: [{params.yaml: [lr]}, {other.yaml: }]
+            outs:
+              - model-${n}.pt: {cache: false, persist: true}
+            metrics: [{metrics.json: {cache: false}}]
+            plots: [{logs: {x: step, y: loss, template: linear}}]
+            live:
+              logs: {summary: true, html: true}
+            frozen: true
+            always_changed: false
+            meta: {owner: me}
+    """
+    result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    stage = result.stages["train"]
+    assert list(stage) == [
+        "desc", "cmd", "deps", "params", "outs", "metrics", "plots", "live", "frozen", "always_changed", "meta",
+    ]  # fmt: skip
+    assert stage["desc"] == "Train 3 epochs"
+    assert stage["cmd"] == ["python prep.py", "python train.py --n 3"]
+    assert stage["params"] == [{"params.yaml": ["lr"]}, {"other.yaml": None}]
+    assert stage["outs"] == [{"model-3.pt": {"cache": False, "persist": True}}]
+    assert stage["live"] == {"logs": {"summary": True, "html": True}}
+
+
+def test_global_item_and_key_only_warn_and_are_shadowed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dvcyaml = {
+        "vars": [{"item": 10, "key": 5}],
+        "stages": {"b": {"foreach": {"m": 1}, "do": {"cmd": "${key} ${item}"}}},
+    }
+    with caplog.at_level(logging.WARNING):
+        result = run(tmp_path, {"dvc.yaml": dvcyaml})
+    assert result.stages == {"b@m": {"cmd": "m 1"}}
+    assert (
+        "item and key are already specified, will be overwritten for stages generated from 'b'" in caplog.text
+    )
+
+
+def test_empty_dvc_yaml_and_no_params_file(tmp_path: Path) -> None:
+    result = run(tmp_path, {"dvc.yaml": ""})
+    assert (result.stages, result.plots, result.metrics, result.params) == ({}, [], [], [])
+
+
+def test_resolving_a_hundred_generated_stages_is_fast(tmp_path: Path) -> None:
+    import time
+
+    params = {"models": {f"m{i}": {"lr": i / 100, "layers": [i, i + 1]} for i in range(100)}}
+    dvcyaml = {
+        "stages": {
+            "train": {
+                "foreach": "${models}",
+                "do": {"cmd": "python train.py --lr ${item.lr} --l ${item.layers[1]}", "outs": ["${key}.pt"]},
+            }
+        }
+    }
+    write(tmp_path, {"params.yaml": params, "dvc.yaml": dvcyaml})
+    start = time.perf_counter()
+    result = resolve(WorkspaceTree(tmp_path))
+    elapsed = time.perf_counter() - start
+    assert result.stages["train@m42"] == {"cmd": "python train.py --lr 0.42 --l 43", "outs": ["m42.pt"]}
+    assert elapsed < 0.5
