@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,7 @@ def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
             groups[parent] = group_parser.add_subparsers(dest=f"{parent}_command", metavar="COMMAND")
             group_parser.set_defaults(_group=group_parser)
         sub = groups[parent].add_parser(leaf, help=spec.help, description=spec.help)
+        sub.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
         for flags, options in spec.arguments:
             sub.add_argument(*flags, **options)
         sub.set_defaults(_command=spec)
@@ -132,8 +133,11 @@ def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
 def parse(argv: Sequence[str], prog: str = "jupyter exp") -> tuple[Command | None, argparse.Namespace, str]:
     """Parse words into (command, args, help text); command is None when only help was asked for."""
     parser = build_parser(prog)
+    words = list(argv)
+    if words[:1] == ["exp"] and len(words) > 1:  # `jupyter-exp exp run` == `jupyter exp run`, as `dvc exp run`
+        words = words[1:]
     try:
-        args = parser.parse_args(list(argv))
+        args = parser.parse_args(words)
     except _HelpShown:
         return None, argparse.Namespace(), _help_for(parser, argv)
     spec = getattr(args, "_command", None)
@@ -162,7 +166,13 @@ def execute(argv: Sequence[str], ctx: Context, prog: str = "jupyter exp") -> Any
 
             return __version__
         return help_text
+    if args.quiet:
+        ctx = replace(ctx, log=_silent)
     return spec.handler(ctx, args)
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -386,6 +386,8 @@ class Pipeline:
 
     def _stage_env(self, stage: Stage, extra: dict[str, str] | None, resume: bool) -> dict[str, str]:
         env = dict(os.environ)
+        # `python` in a stage means the interpreter running us (a notebook kernel's may not be on PATH).
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         env["DVC_ROOT"] = str(self.root)
         env["DVC_STAGE"] = stage.name
         if stage.live:
