@@ -1,0 +1,190 @@
+"""Lightweight experiments on custom Git refs: run, show, diff, apply, branch, list, remove, gc, push, pull.
+
+:class:`Experiments` is the facade the API layer exposes as ``Repo.experiments``. It returns plain data
+(:class:`ExpTable`, :class:`ExpResult`, :class:`DiffResult`, lists) and raises ``jupyter_exp.errors``
+exceptions; progress messages go to the ``log`` callable the front end passes, never to stdout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from jupyter_exp.experiments.diff import DiffResult
+from jupyter_exp.experiments.run import ExpResult
+from jupyter_exp.experiments.table import ExpRow, ExpTable
+
+if TYPE_CHECKING:
+    from jupyter_exp.experiments.collect import Collector
+    from jupyter_exp.pipeline import Pipeline
+    from jupyter_exp.scm.git import Git
+
+__all__ = ["DiffResult", "ExpResult", "ExpRow", "ExpTable", "Experiments"]
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Experiments:
+    """Experiments of one repository: a :class:`Pipeline` to reproduce and a :class:`Git` to commit to."""
+
+    def __init__(self, pipeline: Pipeline, git: Git, *, log: Log | None = None) -> None:
+        self.pipeline = pipeline
+        self.git = git
+        self.log = log or _quiet
+        self._collector: Collector | None = None
+
+    @property
+    def collector(self) -> Collector:
+        if self._collector is None:
+            from jupyter_exp.experiments.collect import Collector
+
+            self._collector = Collector(self.git, self.pipeline.root, self.pipeline.cache.objects_dir)
+        return self._collector
+
+    def run(
+        self,
+        params: list[str] | Mapping[str, Any] | None = None,
+        name: str | None = None,
+        force: bool = False,
+        targets: list[str] | None = None,
+        reset: bool = False,
+        *,
+        on_output: Callable[[str], None] | None = None,
+    ) -> ExpResult:
+        """Apply ``-S`` overrides, reproduce, and record the workspace as an experiment of HEAD."""
+        from jupyter_exp.experiments.run import Runner
+
+        return Runner(self.pipeline, self.git, self.log).run(
+            params, name=name, force=force, targets=targets, reset=reset, on_output=on_output
+        )
+
+    def show(self, **filters: Any) -> ExpTable:
+        """The ``exp show`` table; ``filters`` are :class:`~jupyter_exp.experiments.show.ShowOptions` fields."""
+        from jupyter_exp.experiments.show import ShowOptions, show
+
+        return show(self.git, self.collector, ShowOptions(**filters))
+
+    def data(self, rev: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(params, metrics) of ``workspace``, an experiment name, or any Git revision."""
+        from jupyter_exp.experiments.apply import resolve_exp
+        from jupyter_exp.fsutil import WorkspaceTree
+
+        if rev == "workspace":
+            data = self.collector.read(WorkspaceTree(self.git.root))
+        else:
+            data = self.collector.commit(resolve_exp(self.git, rev)[0])
+            self.collector.save()
+        return data.params, data.metrics
+
+    def diff(self, a: str | None = None, b: str | None = None, *, include_all: bool = False) -> DiffResult:
+        """Metrics and params of ``b`` (default: the workspace) against ``a`` (default: HEAD)."""
+        from jupyter_exp.experiments.diff import compare
+
+        a, b = a or "HEAD", b or "workspace"
+        old_params, old_metrics = self.data(a)
+        new_params, new_metrics = self.data(b)
+        return DiffResult(
+            a,
+            b,
+            metrics=compare(old_metrics, new_metrics, include_all=include_all),
+            params=compare(old_params, new_params, include_all=include_all),
+        )
+
+    def apply(self, rev: str, force: bool = False) -> str:
+        """Bring experiment ``rev`` into the workspace; returns its commit sha."""
+        from jupyter_exp.experiments.apply import apply
+
+        return apply(self.pipeline, self.git, rev, force=force, log=self.log)
+
+    def branch(self, exp: str, branch: str | None = None) -> str:
+        """Create a Git branch from an experiment; returns the release's message."""
+        from jupyter_exp.experiments.apply import branch as make_branch
+
+        return make_branch(self.git, exp, branch, log=self.log)
+
+    def list(self, rev: str | None = None, *, all: bool = False) -> dict[str, list[str]]:  # noqa: A002
+        """Baseline name -> experiment names."""
+        from jupyter_exp.experiments.manage import list_experiments
+
+        return list_experiments(self.git, rev, all_baselines=all)
+
+    def remove(
+        self, names: Iterable[str] = (), *, rev: str | None = None, all_commits: bool = False
+    ) -> list[str]:
+        from jupyter_exp.experiments.manage import remove
+
+        removed = remove(self.git, names, rev=rev, all_commits=all_commits)
+        self.log(f"Removed experiments: {', '.join(removed)}" if removed else "No experiments to remove.")
+        return removed
+
+    def gc(
+        self,
+        *,
+        workspace: bool = False,
+        all_branches: bool = False,
+        all_tags: bool = False,
+        all_commits: bool = False,
+        confirm: Callable[[str], bool] | None = None,
+    ) -> list[str]:
+        """Remove experiments whose baselines are not kept; ``confirm`` asks the user first."""
+        from jupyter_exp.experiments.manage import gc
+
+        removed = gc(
+            self.git,
+            workspace=workspace,
+            all_branches=all_branches,
+            all_tags=all_tags,
+            all_commits=all_commits,
+            confirm=confirm,
+        )
+        self.log(f"Removed {len(removed)} experiments." if removed else "No experiments to remove.")
+        return removed
+
+    def push(
+        self, remote: str, names: Iterable[str] = (), *, all: bool = False, force: bool = False
+    ) -> list[str]:  # noqa: A002
+        from jupyter_exp.experiments.manage import push
+
+        pushed = push(self.git, remote, names, all_exps=all, force=force)
+        for ref in pushed:
+            self.log(f"Pushed experiment '{ref.rsplit('/', 1)[-1]}' to Git remote '{remote}'.")
+        return pushed
+
+    def pull(
+        self, remote: str, names: Iterable[str] = (), *, all: bool = False, force: bool = False
+    ) -> list[str]:  # noqa: A002
+        from jupyter_exp.experiments.manage import pull
+
+        pulled = pull(self.git, remote, names, all_exps=all, force=force)
+        for ref in pulled:
+            self.log(f"Pulled experiment '{ref.rsplit('/', 1)[-1]}' from Git remote '{remote}'.")
+        return pulled
+
+    def used_objects(self) -> set[str]:
+        """md5s every experiment's ``dvc.lock`` references, so cache gc keeps experiment outputs."""
+        from jupyter_exp.experiments.refs import exp_refs
+        from jupyter_exp.pipeline import lock as lockfile
+
+        used: set[str] = set()
+        seen: set[str] = set()
+        for info, tip in exp_refs(self.git).items():
+            for sha in self.git.ancestors(tip, stop=[info.baseline]):
+                if sha in seen:
+                    break
+                seen.add(sha)
+                tree = self.git.tree(sha)
+                if not tree.exists("dvc.lock"):
+                    continue
+                for entry in lockfile.load_text(tree.read_bytes("dvc.lock").decode(), "dvc.lock").values():
+                    for out in entry.get("outs") or []:
+                        if out.get("md5"):
+                            used.add(out["md5"])
+                            if out["md5"].endswith(".dir"):
+                                cache = self.pipeline.cache
+                                if cache.object_path(out["md5"]).is_file():
+                                    used.update(e.md5 for e in cache.load_dir_manifest(out["md5"]))
+        return used

@@ -1,0 +1,224 @@
+"""``exp run``: apply param overrides, reproduce, commit the workspace on an experiment ref.
+
+The commit is built from the files on disk (the Git layer's ``snapshot``) with the baseline as parent;
+HEAD, the index and branches stay where they are and the results stay in the workspace. Checkpoint
+stages commit each checkpoint on the same ref (parent: the previous checkpoint) while they train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_exp import serialize
+from jupyter_exp.errors import ExperimentError, SCMError
+from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, ExpRef, exp_refs, validate_name
+from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.scm.git import Git
+
+Log = Callable[[str], None]
+DEFAULT_PARAMS_FILE = "params.yaml"
+
+
+@dataclass
+class ExpResult:
+    """What one ``exp run`` produced."""
+
+    name: str
+    rev: str  # the experiment's commit (the last checkpoint for checkpoint runs)
+    ref: str
+    baseline: str
+    stages: list[str] = field(default_factory=list)  # stages that ran
+    checkpoints: list[str] = field(default_factory=list)  # checkpoint commits made by this run
+    reused: bool = False  # an identical experiment already existed; no new commit
+    interrupted: bool = False  # Ctrl-C ended training; completed checkpoints were kept
+
+
+def overrides_by_file(params: list[str] | Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """``-S [file:]key=value`` strings (or a ``{"[file:]key": value}`` dict) grouped by params file."""
+    if not params:
+        return {}
+    if isinstance(params, Mapping):
+        items = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in params.items()]
+    else:
+        items = list(params)
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        head = item.split("=", 1)[0]
+        if ":" in head:
+            path, _, rest = item.partition(":")
+            grouped.setdefault(path, []).append(rest)
+        else:
+            grouped.setdefault(DEFAULT_PARAMS_FILE, []).append(item)
+    return grouped
+
+
+def apply_param_overrides(root: Path, params: list[str] | Mapping[str, Any] | None) -> list[str]:
+    """Edit the params files in place (format and comments kept); returns the files changed."""
+    grouped = overrides_by_file(params)
+    for path in grouped:
+        if not (root / path).is_file():
+            raise ExperimentError(f"Cannot set params in '{path}': the file does not exist")
+    for path, overrides in grouped.items():
+        serialize.apply_overrides(root / path, overrides, name=path)
+    return list(grouped)
+
+
+def lock_hash(root: Path) -> str:
+    """A digest of every ``dvc.lock`` entry: DVC's experiment hash, from which ``exp-xxxxx`` is named."""
+    from jupyter_exp.pipeline import lock as lockfile
+
+    entries: dict[str, Any] = {}
+    for path in sorted(root.glob("**/dvc.lock")):
+        if ".dvc" in path.relative_to(root).parts or ".git" in path.relative_to(root).parts:
+            continue
+        entries[path.relative_to(root).as_posix()] = lockfile.load(path)
+    text = json.dumps(entries, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Runner:
+    """One ``exp run`` from start to finish."""
+
+    def __init__(self, pipeline: Pipeline, git: Git, log: Log) -> None:
+        self.pipeline = pipeline
+        self.git = git
+        self.log = log
+        self.root = pipeline.root
+
+    def run(
+        self,
+        params: list[str] | Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        targets: list[str] | None = None,
+        reset: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> ExpResult:
+        if name is not None:
+            validate_name(name)
+        baseline = self.git.head()
+        if name is not None and not force and self.git.get_ref(str(ExpRef(baseline, name))):
+            raise ExperimentError(
+                f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
+                f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
+            )
+        apply_param_overrides(self.root, params)
+        stages = self.pipeline.stages()
+        has_checkpoints = any(stage.checkpoint_outs for stage in stages.values())
+        if has_checkpoints:
+            result = self._run_checkpoints(baseline, name, force, targets, reset, on_output)
+        else:
+            ran = self.pipeline.reproduce(targets, force=force, on_output=on_output)
+            result = self._commit(baseline, name, force)
+            result.stages = ran
+        self.git.set_ref(EXEC_APPLY, result.rev)
+        self.log(f"Reproduced experiment(s): {result.name}")
+        self.log("Experiment results have been applied to your workspace.")
+        return result
+
+    def _commit(self, baseline: str, name: str | None, force: bool) -> ExpResult:
+        exp_hash = lock_hash(self.root)
+        name = name or f"exp-{exp_hash[:5]}"
+        ref = str(ExpRef(baseline, name))
+        sha = self.git.snapshot(baseline, f"dvc: commit experiment {exp_hash}")
+        tree = self.git.commit_info(sha).tree
+        for info, existing in exp_refs(self.git).items():
+            same_tree = info.baseline == baseline and self.git.commit_info(existing).tree == tree
+            if same_tree and (info.name == name or name.startswith("exp-")):
+                return ExpResult(info.name, existing, str(info), baseline, reused=True)
+        old = self.git.get_ref(ref)
+        if old is not None and not force:
+            raise ExperimentError(
+                f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
+                f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
+            )
+        self.git.set_ref(ref, sha, old=old, message=f"dvc: experiment {name}")
+        return ExpResult(name, sha, ref, baseline)
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def _resume_point(self, baseline: str) -> tuple[ExpRef, str] | None:
+        """The checkpoint experiment the workspace holds (set by the last run or apply), if any."""
+        last = self.git.get_ref(EXEC_CHECKPOINT)
+        if last is None:
+            return None
+        for info, tip in exp_refs(self.git).items():
+            if info.baseline != baseline:
+                continue
+            if tip == last or last in self.git.ancestors(tip, stop=[baseline]):
+                return info, last
+        return None
+
+    def _run_checkpoints(
+        self,
+        baseline: str,
+        name: str | None,
+        force: bool,
+        targets: list[str] | None,
+        reset: bool,
+        on_output: Callable[[str], None] | None,
+    ) -> ExpResult:
+        resume = None if reset else self._resume_point(baseline)
+        parent = baseline
+        ref: str | None = None
+        if resume is not None:
+            info, last = resume
+            parent = last
+            tip = self.git.get_ref(str(info))
+            modified = self._workspace_differs(last)
+            if last == tip and not modified and name in (None, info.name):
+                ref, name = str(info), info.name
+                self.log(f"Existing checkpoint experiment '{info.name}' will be resumed")
+            else:
+                self.log(f"Modified checkpoint experiment based on '{info.name}' will be created")
+        made: list[str] = []
+        state = {"parent": parent, "ref": ref, "name": name}
+
+        def on_checkpoint(_stage: str) -> None:
+            exp_hash = lock_hash(self.root)
+            if state["ref"] is None:
+                state["name"] = state["name"] or f"exp-{exp_hash[:5]}"
+                state["ref"] = str(ExpRef(baseline, state["name"]))
+                if self.git.get_ref(state["ref"]) is not None and not force:
+                    raise ExperimentError(
+                        f"Experiment conflicts with existing experiment '{state['name']}'. "
+                        "Run with -f to overwrite it."
+                    )
+            sha = self.git.snapshot(state["parent"], f"dvc: commit checkpoint {exp_hash}")
+            self.git.set_ref(state["ref"], sha)
+            self.git.set_ref(EXEC_CHECKPOINT, sha)
+            state["parent"] = sha
+            made.append(sha)
+            self.log(f"Checkpoint experiment iteration '{sha[:7]}'.")
+
+        interrupted = False
+        ran: list[str] = []
+        try:
+            ran = self.pipeline.reproduce(
+                targets,
+                force=force or resume is not None,
+                reset_checkpoints=reset,
+                on_checkpoint=on_checkpoint,
+                on_output=on_output,
+            )
+        except KeyboardInterrupt:
+            if not made:
+                raise
+            interrupted = True
+        if not interrupted and (not made or self._workspace_differs(state["parent"])):
+            on_checkpoint("")  # the final state, when training changed files after its last checkpoint
+        result = ExpResult(state["name"], state["parent"], state["ref"], baseline, ran, made)
+        result.interrupted = interrupted
+        return result
+
+    def _workspace_differs(self, sha: str) -> bool:
+        """True when the files on disk are not exactly those of commit ``sha``."""
+        try:
+            return self.git.workspace_files() != self.git.flatten(sha)
+        except SCMError:
+            return True
