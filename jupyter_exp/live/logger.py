@@ -500,8 +500,10 @@ def _last_step_in_tsvs(folder: str) -> int | None:
             with open(os.path.join(root, file), "rb") as fobj:
                 size = fobj.seek(0, os.SEEK_END)
                 fobj.seek(max(0, size - 4096))
-                lines = [line for line in fobj.read().splitlines() if line.strip()]
-            if len(lines) < 1:
+                tail = fobj.read()
+            complete = tail[: tail.rfind(b"\n") + 1]  # a torn last row does not count
+            lines = [line for line in complete.splitlines() if line.strip()]
+            if not lines:
                 continue
             fields = lines[-1].split(b"\t")
             if len(fields) == 3 and fields[1].strip().isdigit():
