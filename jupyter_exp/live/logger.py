@@ -292,7 +292,8 @@ class Live:
             if not points or points[-1][0] != metric.last_step:
                 points.append((metric.last_step, metric.last_value))
             series.append(PlotSeries(name, points, metric.last_step, metric.last_value))
-        step, path, tmp = self._step, self._report_path, self._report_tmp
+        step = max((m.last_step for m in self._metrics.values()), default=self._step)
+        path, tmp = self._report_path, self._report_tmp
         title = f"Live metrics: {self._dir}"
 
         def job() -> None:
