@@ -28,7 +28,7 @@ function display(row, col) {
   if (col === "Experiment") return row.glyph + row.label;
   const v = cell(row, col);
   if (v === null) return "-";
-  if (col === "Created") return v.replace("T", " ");
+  if (col === "Created") return row.kind === "workspace" ? "-" : v.replace("T", " ");
   if (isNumber(v) && !Number.isInteger(v)) return String(+v.toPrecision(5));
   return text(v);
 }

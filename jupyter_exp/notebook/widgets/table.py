@@ -302,7 +302,10 @@ class ExperimentsTable(anywidget.AnyWidget):
         def diff(revs: list[str]) -> Any:
             rows = self._rows_by_rev(revs)
             if len(rows) == 1:
-                rows = [{"rev": rows[0]["baseline"] or rows[0]["parent"] or "HEAD", "kind": "", "name": None}, rows[0]]
+                base = rows[0]["baseline"] or rows[0]["parent"]
+                if base is None:
+                    raise ExperimentError(f"'{rows[0]['label']}' has no baseline to diff against: select two rows")
+                rows = [*(self._rows_by_rev([base]) or [{"rev": base, "kind": "", "name": None}]), rows[0]]
             if len(rows) != 2:
                 raise ExperimentError("select one experiment (diff against its baseline) or two to diff")
             a, b = (None if r["rev"] == "workspace" else self._ref(r) for r in rows)
@@ -326,7 +329,7 @@ class ExperimentsTable(anywidget.AnyWidget):
         except Exception as err:  # shown in the widget; the kernel keeps running
             self.last_error, self.last_result = err, None
             text = str(err) if isinstance(err, JupyterExpError) else f"{type(err).__name__}: {err}"
-            self.output = f'<div class="jx-error">{html.escape(text)}</div>'
+            self.output = f'<div class="jx-error">{html.escape(text, quote=False)}</div>'
             return None
         self.last_error, self.last_result = None, result
         self.output = _result_html(result)
@@ -354,7 +357,10 @@ class ExperimentsTable(anywidget.AnyWidget):
             raise JupyterExpError("auto_refresh needs a repo: build the table with repo=")
         if self._watcher is None or not self._watcher.is_alive():
             self._stop_watching.clear()
-            self._watcher = threading.Thread(target=self._watch, args=(interval,), name="jx-table", daemon=True)
+            git_dir = _git_dir(Path(self.repo.root))
+            self._watcher = threading.Thread(
+                target=self._watch, args=(git_dir, _refs_fingerprint(git_dir), interval), name="jx-table", daemon=True
+            )
             self._watcher.start()
         return self
 
@@ -364,9 +370,7 @@ class ExperimentsTable(anywidget.AnyWidget):
             self._watcher.join()
             self._watcher = None
 
-    def _watch(self, interval: float) -> None:
-        git_dir = _git_dir(Path(self.repo.root))
-        seen = _refs_fingerprint(git_dir)
+    def _watch(self, git_dir: Path, seen: tuple[Any, ...], interval: float) -> None:
         while not self._stop_watching.wait(interval):
             current = _refs_fingerprint(git_dir)
             if current != seen:
@@ -374,14 +378,14 @@ class ExperimentsTable(anywidget.AnyWidget):
                 try:
                     self.refresh()
                 except JupyterExpError as err:
-                    self.output = f'<div class="jx-error">{html.escape(str(err))}</div>'
+                    self.output = f'<div class="jx-error">{html.escape(str(err), quote=False)}</div>'
 
     # -- static fallbacks ----------------------------------------------------------------------
     def _cell_text(self, rec: dict[str, Any], column: dict[str, Any]) -> str:
         if column["id"] == EXPERIMENT:
             return rec["glyph"] + rec["label"]
         if column["id"] == CREATED:
-            return (rec["created"] or MISSING).replace("T", " ")
+            return MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")
         return format_value(rec["values"].get(column["id"]))
 
     def _repr_html_(self) -> str:
