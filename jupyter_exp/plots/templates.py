@@ -202,8 +202,9 @@ def _bar_plot(plot: PlotData) -> list[str]:
     if not bars:
         return []
     values = [0.0] + [y for _, _, y in bars]
-    y_lo, y_hi = min(values), max(values)
-    y_axis = _Axis(y_lo, y_hi if y_hi > y_lo else y_lo + 1, HEIGHT - BOTTOM, TOP)
+    y_lo, y_hi = _domain(values)
+    pad = (y_hi - y_lo) * 0.05
+    y_axis = _Axis(y_lo - (pad if y_lo < 0 else 0), y_hi + (pad if y_hi > 0 else 0), HEIGHT - BOTTOM, TOP)
     x_axis = _Axis(-0.5, len(categories) - 0.5, LEFT, WIDTH - RIGHT, list(categories))
     body = _frame(x_axis, y_axis, plot.x_label, plot.y_label)
     slot = (x_axis(1) - x_axis(0)) * 0.8
@@ -257,6 +258,8 @@ def _confusion_plot(plot: PlotData) -> list[str]:
         body.append(
             f'<text class="title" x="{LEFT + cell * len(classes) / 2}" y="{bottom + 32}" text-anchor="middle">'
             f"{escape(plot.y_label)}</text>"
+            f'<text class="title" transform="translate(14,{(top + bottom) / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{escape(plot.x_label)}</text>'
         )
         svgs.append(_svg(body, width=size, height=bottom + 40))
     return svgs
