@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import json
 import os
 import re
@@ -76,12 +77,54 @@ def load_from(tree: TreeReader, relpath: str) -> dict[str, Any]:
     return load_file(tree.read_bytes(relpath), name=relpath)
 
 
+@functools.cache
+def yaml_loader() -> Any:
+    """PyYAML's fast C loader with YAML 1.2 scalars, as DVC's ruamel reads them: ``1e-3`` is a
+    float, ``yes``/``on`` are strings, ``010`` is ten and ``0o10`` eight, ``12:30`` a string."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    retagged = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+
+    class Yaml12Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    Yaml12Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in retagged]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    Yaml12Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    Yaml12Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int",
+        re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$"),
+        list("-+0123456789"),
+    )
+    Yaml12Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    )
+
+    def construct_int(loader: Any, node: Any) -> int:
+        text = loader.construct_scalar(node).replace("_", "")
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+
+    Yaml12Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    return Yaml12Loader
+
+
 def _parse_yaml(text: str, name: str) -> Any:
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" in line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -432,7 +475,7 @@ def parse_value(text: str) -> Any:
         import yaml
 
         try:
-            return yaml.load(stripped, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+            return yaml.load(stripped, Loader=yaml_loader())  # noqa: S506
         except yaml.YAMLError:
             return stripped
     return stripped

@@ -237,3 +237,12 @@ def test_writing_a_new_file_in_each_format(tmp_path: Path) -> None:
         dump_file(tmp_path / name, data)
         assert load_file(tmp_path / name) == data
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic writes leave no temp files
+
+
+def test_yaml_scalars_follow_yaml_1_2_like_dvc(tmp_path: Path) -> None:
+    """DVC reads YAML with ruamel (YAML 1.2): ``1e-3`` is a float, ``yes``/``on`` stay strings."""
+    text = "a: 1e-3\nb: yes\nc: On\nd: 010\ne: 0o10\nf: 12:30\ng: TRUE\nh: 1_000\ni: .inf\nj: '1e-3'\n"
+    assert load_file(put(tmp_path, "p.yaml", text)) == {
+        "a": 0.001, "b": "yes", "c": "On", "d": 10, "e": 8, "f": "12:30", "g": True, "h": 1000,
+        "i": float("inf"), "j": "1e-3",
+    }  # fmt: skip
