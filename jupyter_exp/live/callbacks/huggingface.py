@@ -9,11 +9,13 @@ from transformers import TrainerCallback
 from jupyter_exp.live.callbacks import plain_params, resolve_live
 from jupyter_exp.live.logger import Live
 
-_SPLITS = ("eval", "test", "train")
+_SPLITS = ("eval", "test")
 
 
 def metric_name(key: str) -> str:
-    """``eval_loss`` -> ``eval/loss``; un-prefixed keys (``loss``, ``learning_rate``) go under ``train/``."""
+    """``eval_loss`` -> ``eval/loss``, ``test_loss`` -> ``test/loss``; anything else goes under ``train/``
+    as is (``loss`` -> ``train/loss``; the end-of-training average ``train_loss`` -> ``train/train_loss``,
+    so it does not land in the per-step loss series)."""
     for split in _SPLITS:
         if key.startswith(split + "_"):
             return f"{split}/{key[len(split) + 1:]}"
