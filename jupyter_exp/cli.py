@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from jupyter_exp.commands import JSON, Context, Table, execute
+from jupyter_exp.commands import JSON, Context, ExpShowView, Table, execute
 from jupyter_exp.errors import JupyterExpError
 
 
@@ -26,12 +26,29 @@ def render(result: Any) -> None:
         print(result.to_text())
     elif isinstance(result, Table):
         _print_table(result)
-    elif hasattr(result, "__rich__"):
-        from rich.console import Console
+    elif isinstance(result, ExpShowView):
+        _print_experiments(result)
+    # other results (an ExpResult, say) were already reported through the log
 
-        Console(soft_wrap=True).print(result)
-    else:
-        print(result)
+
+def _print_experiments(view: ExpShowView) -> None:
+    """The release's ``exp show`` table: tree glyphs in the first column, metrics then params."""
+    header, body = view.table.to_text_rows(view.precision, timestamp=view.timestamp)
+    if not sys.stdout.isatty():
+        print(Table(header, body).to_text())
+        return
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    rich_table = RichTable(box=None, header_style="bold", pad_edge=False)
+    n_metrics = len(view.table.metric_columns())
+    first_value = 2 if view.timestamp else 1
+    for i, name in enumerate(header):
+        style = "yellow" if first_value <= i < first_value + n_metrics else "blue" if i >= first_value else None
+        rich_table.add_column(name, style=style, justify="right" if i >= first_value else "left", no_wrap=i == 0)
+    for cells in body:
+        rich_table.add_row(*cells)
+    Console().print(rich_table)
 
 
 def _print_table(table: Table) -> None:

@@ -89,7 +89,9 @@ def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     return flags, options
 
 
-def command(name: str, help: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[Handler], Handler]:
+def command(
+    name: str, help: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         COMMANDS[name] = Command(name, help, list(arguments), handler)
         return handler
@@ -110,7 +112,9 @@ class _HelpShown(Exception):
 
 
 def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="Pipelines, experiments, checkpoints and live metrics (DVC 3 formats).")
+    parser = _Parser(
+        prog=prog, description="Pipelines, experiments, checkpoints and live metrics (DVC 3 formats)."
+    )
     parser.add_argument("-V", "--version", action="store_true", help="print the version")
     groups: dict[str, argparse._SubParsersAction[Any]] = {}
     top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -134,7 +138,9 @@ def parse(argv: Sequence[str], prog: str = "jupyter exp") -> tuple[Command | Non
     """Parse words into (command, args, help text); command is None when only help was asked for."""
     parser = build_parser(prog)
     words = list(argv)
-    if words[:1] == ["exp"] and len(words) > 1:  # `jupyter-exp exp run` == `jupyter exp run`, as `dvc exp run`
+    if (
+        words[:1] == ["exp"] and len(words) > 1
+    ):  # `jupyter-exp exp run` == `jupyter exp run`, as `dvc exp run`
         words = words[1:]
     try:
         args = parser.parse_args(words)
@@ -185,7 +191,11 @@ def _init(ctx: Context, args: argparse.Namespace) -> str:
     return f"Initialized jupyter-exp (DVC 3 layout) in '{repo.root}'"
 
 
-@command("stage list", "List the resolved stages", arg("--json", action="store_true", help="resolved definitions as JSON"))
+@command(
+    "stage list",
+    "List the resolved stages",
+    arg("--json", action="store_true", help="resolved definitions as JSON"),
+)
 def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
     repo = ctx.repo()
     resolved: dict[str, Any] = {}
@@ -258,7 +268,11 @@ def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
     arg("--dry", action="store_true", help="print the commands without running them"),
     arg("--downstream", action="store_true", help="the targets and what depends on them"),
     arg("-R", "--recursive", action="store_true", help="targets are directories: every stage inside"),
-    arg("--no-run-cache", action="store_true", help="always run; never restore outputs of an identical earlier run"),
+    arg(
+        "--no-run-cache",
+        action="store_true",
+        help="always run; never restore outputs of an identical earlier run",
+    ),
 )
 def _repro(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
@@ -330,24 +344,12 @@ def _checkout(ctx: Context, args: argparse.Namespace) -> str:
     return "\n".join(f"M\t{p}" for p in restored).expandtabs(8) if restored else "Everything is up to date."
 
 
-@command("commit", "Record the current outputs in dvc.lock without running commands", arg("targets", nargs="*"))
+@command(
+    "commit", "Record the current outputs in dvc.lock without running commands", arg("targets", nargs="*")
+)
 def _commit(ctx: Context, args: argparse.Namespace) -> str:
     committed = ctx.repo().pipeline.commit(args.targets or None)
     return "Committed: " + ", ".join(committed) if committed else "Nothing to commit."
-
-
-@command(
-    "gc",
-    "Remove cache objects not referenced by the workspace",
-    arg("-w", "--workspace", action="store_true", required=True, help="keep only what the workspace uses"),
-    arg("-f", "--force", action="store_true", help="do not ask for confirmation"),
-)
-def _gc(ctx: Context, args: argparse.Namespace) -> str:
-    repo = ctx.repo()
-    if not args.force and not ctx.confirm("This will remove all cache except what the workspace uses. Continue?"):
-        return "Nothing removed."
-    removed = repo.gc(workspace=True)
-    return f"Removed {removed} objects from the cache."
 
 
 @command(
@@ -408,7 +410,12 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
         revs += repo.scm.all_commits()
     shown = show_metrics(repo.trees(revs), args.targets or None, flat=not args.json)
     if args.json:
-        return JSON({rev: {"data": {path: {"data": values} for path, values in files.items()}} for rev, files in shown.items()})
+        return JSON(
+            {
+                rev: {"data": {path: {"data": values} for path, values in files.items()}}
+                for rev, files in shown.items()
+            }
+        )
     return render_metrics_show(shown, markdown=args.md, precision=args.precision) or "No metrics found."
 
 
@@ -431,7 +438,12 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     return render_metrics_diff(rows, markdown=args.md, precision=args.precision)
 
 
-@command("params diff", "Compare params between two revisions (default: HEAD vs workspace)", *_REV_ARGS, *_TABLE_ARGS)
+@command(
+    "params diff",
+    "Compare params between two revisions (default: HEAD vs workspace)",
+    *_REV_ARGS,
+    *_TABLE_ARGS,
+)
 def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
     from jupyter_exp.params import diff_json, diff_params, render_params_diff
 
@@ -441,3 +453,205 @@ def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
     if args.json:
         return JSON(diff_json(rows))
     return render_params_diff(rows, markdown=args.md)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# experiments (`jupyter exp run` is DVC's `dvc exp run`)
+
+
+@command(
+    "run",
+    "Run an experiment: apply -S overrides, reproduce, commit the result under refs/exps",
+    arg("targets", nargs="*"),
+    arg("-S", "--set-param", action="append", default=[], metavar="[FILE:]KEY=VALUE", dest="set_param"),
+    arg("-n", "--name", help="experiment name (default: exp-<5 hex>)"),
+    arg("-f", "--force", action="store_true", help="replace an experiment of the same name"),
+    arg("--reset", action="store_true", help="start checkpoint training from scratch"),
+)
+def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
+    repo = ctx.repo()
+    result = repo.experiments.run(
+        args.set_param,
+        name=args.name,
+        force=args.force,
+        targets=args.targets or None,
+        reset=args.reset,
+        on_output=ctx.on_output,
+    )
+    return result
+
+
+@dataclass
+class ExpShowView:
+    """``show``'s table with its display options (the CLI prints it, the notebook makes a widget)."""
+
+    table: Any
+    precision: int | None = None
+    timestamp: bool = True
+
+
+@command(
+    "show",
+    "Table of experiments with their params and metrics",
+    arg("-a", "--all-branches", action="store_true"),
+    arg("-T", "--all-tags", action="store_true"),
+    arg("-A", "--all-commits", action="store_true"),
+    arg("-n", "--num", type=int, default=1, help="baselines to show, from HEAD back"),
+    arg("--include-params", action="append", metavar="GLOB"),
+    arg("--exclude-params", action="append", metavar="GLOB"),
+    arg("--include-metrics", action="append", metavar="GLOB"),
+    arg("--exclude-metrics", action="append", metavar="GLOB"),
+    arg("--sort-by", metavar="KEY"),
+    arg("--sort-order", choices=["asc", "desc"], default="asc"),
+    arg("--no-timestamp", action="store_true"),
+    arg("--precision", type=int),
+    arg("--only-changed", action="store_true", help="hide params and metrics that are the same in every row"),
+    arg("--json", action="store_true"),
+    arg("--csv", action="store_true"),
+    arg("--md", action="store_true"),
+    arg("--no-pager", action="store_true", help="accepted for DVC compatibility: output is never paged"),
+)
+def _exp_show(ctx: Context, args: argparse.Namespace) -> Any:
+    table = ctx.repo().experiments.show(
+        num=args.num,
+        all_branches=args.all_branches,
+        all_tags=args.all_tags,
+        all_commits=args.all_commits,
+        include_params=args.include_params,
+        exclude_params=args.exclude_params,
+        include_metrics=args.include_metrics,
+        exclude_metrics=args.exclude_metrics,
+        sort_by=args.sort_by,
+        sort_order=args.sort_order,
+        only_changed=args.only_changed,
+    )
+    if args.json:
+        return JSON(json.loads(table.to_json()))
+    if args.csv:
+        return table.to_csv().rstrip("\n")
+    if args.md:
+        return table.to_markdown(args.precision).rstrip("\n")
+    return ExpShowView(table, args.precision, not args.no_timestamp)
+
+
+@command(
+    "diff",
+    "Compare metrics and params of two experiments or revisions (default: workspace vs HEAD)",
+    *_REV_ARGS,
+    arg("--all", action="store_true", help="unchanged values too"),
+    arg("--old", action="store_true", help="show the old value too"),
+    arg("--precision", type=int),
+    arg("--json", action="store_true"),
+    arg("--md", action="store_true"),
+)
+def _exp_diff(ctx: Context, args: argparse.Namespace) -> Any:
+    from jupyter_exp.params.compare import render_table
+
+    result = ctx.repo().experiments.diff(args.a_rev, args.b_rev, include_all=args.all)
+    if args.json:
+        return JSON(result.to_dict())
+    tables = []
+    for kind in ("metrics", "params"):
+        header, body = result.rows(kind, old=args.old, precision=args.precision)
+        if body:
+            tables.append(render_table(header, body, markdown=args.md))
+    return "\n\n".join(tables) or "No changes."
+
+
+@command(
+    "apply",
+    "Bring an experiment's params, code, metrics and outputs into the workspace",
+    arg("experiment"),
+    arg("-f", "--force", action="store_true", help="overwrite uncommitted changes"),
+)
+def _exp_apply(ctx: Context, args: argparse.Namespace) -> None:
+    ctx.repo().experiments.apply(args.experiment, force=args.force)
+
+
+@command("branch", "Create a Git branch from an experiment", arg("experiment"), arg("branch", nargs="?"))
+def _exp_branch(ctx: Context, args: argparse.Namespace) -> str:
+    return ctx.repo().experiments.branch(args.experiment, args.branch)
+
+
+@command(
+    "list",
+    "List experiments by baseline",
+    arg("rev", nargs="?"),
+    arg("-a", "--all", action="store_true", help="every baseline, not only HEAD"),
+    arg("--names-only", action="store_true"),
+)
+def _exp_list(ctx: Context, args: argparse.Namespace) -> str:
+    listing = ctx.repo().experiments.list(args.rev, all=args.all)
+    if args.names_only:
+        return "\n".join(name for names in listing.values() for name in names)
+    lines = []
+    for baseline, names in listing.items():
+        lines.append(f"{baseline}:")
+        lines += [f"    {name}" for name in names]
+    return "\n".join(lines) or "No experiments."
+
+
+@command(
+    "remove",
+    "Remove experiments",
+    arg("names", nargs="*"),
+    arg("-A", "--all-commits", action="store_true", help="every experiment of every baseline"),
+    arg("--rev", help="the experiments of this baseline"),
+    arg("--queue", action="store_true", help="queued experiments"),
+)
+def _exp_remove(ctx: Context, args: argparse.Namespace) -> None:
+    if not (args.names or args.all_commits or args.rev or args.queue):
+        raise UsageError("remove: name experiments, or use --all-commits, --rev REV or --queue")
+    ctx.repo().experiments.remove(args.names, rev=args.rev, all_commits=args.all_commits)
+
+
+@command(
+    "gc",
+    "Remove experiments whose baselines are not kept, then cache objects nothing kept references",
+    arg("-w", "--workspace", action="store_true", help="keep the workspace's baseline (HEAD)"),
+    arg("-a", "--all-branches", action="store_true", help="keep every branch tip"),
+    arg("-T", "--all-tags", action="store_true", help="keep every tag"),
+    arg("-A", "--all-commits", action="store_true", help="keep every commit"),
+    arg("--queued", action="store_true", help="keep queued experiments"),
+    arg("-f", "--force", action="store_true", help="do not ask for confirmation"),
+)
+def _gc(ctx: Context, args: argparse.Namespace) -> str:
+    if not (args.workspace or args.all_branches or args.all_tags or args.all_commits):
+        raise UsageError(
+            "gc: say what to keep: -w/--workspace, -a/--all-branches, -T/--all-tags or -A/--all-commits"
+        )
+    repo = ctx.repo()
+    confirm = None if args.force else ctx.confirm
+    removed = repo.experiments.gc(
+        workspace=args.workspace,
+        all_branches=args.all_branches,
+        all_tags=args.all_tags,
+        all_commits=args.all_commits,
+        confirm=confirm,
+    )
+    objects = repo.gc(workspace=False)
+    return f"Removed {len(removed)} experiments and {objects} unreferenced cache objects."
+
+
+@command(
+    "push",
+    "Push experiments to a Git remote",
+    arg("remote"),
+    arg("names", nargs="*"),
+    arg("-A", "--all", action="store_true"),
+    arg("-f", "--force", action="store_true"),
+)
+def _exp_push(ctx: Context, args: argparse.Namespace) -> None:
+    ctx.repo().experiments.push(args.remote, args.names, all=args.all, force=args.force)
+
+
+@command(
+    "pull",
+    "Pull experiments from a Git remote",
+    arg("remote"),
+    arg("names", nargs="*"),
+    arg("-A", "--all", action="store_true"),
+    arg("-f", "--force", action="store_true"),
+)
+def _exp_pull(ctx: Context, args: argparse.Namespace) -> None:
+    ctx.repo().experiments.pull(args.remote, args.names, all=args.all, force=args.force)

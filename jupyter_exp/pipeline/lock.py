@@ -11,10 +11,10 @@ import yaml
 
 from jupyter_exp.errors import YAMLFileError
 from jupyter_exp.fsutil import atomic_write_text
+from jupyter_exp.serialize import yaml_loader
 
 SCHEMA = "2.0"
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _write_lock = threading.Lock()
 
@@ -22,7 +22,7 @@ _write_lock = threading.Lock()
 def load_text(text: str, name: str) -> dict[str, dict[str, Any]]:
     """Parse lock text into ``{stage name: entry}``."""
     try:
-        data = yaml.load(text, Loader=_Loader) or {}
+        data = yaml.load(text, Loader=yaml_loader()) or {}
     except yaml.YAMLError as exc:
         raise YAMLFileError(f"'{name}' is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

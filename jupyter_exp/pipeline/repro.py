@@ -302,11 +302,16 @@ class Pipeline:
         dry: bool = False,
         run_cache: bool = True,
         reset_checkpoints: bool = False,
+        resume_checkpoints: bool = False,
         on_checkpoint: Callable[[str], None] | None = None,
         on_output: Callable[[str], None] | None = None,
         env: dict[str, str] | None = None,
     ) -> list[str]:
-        """Run the stages that changed, in topological order; return the names of those that ran."""
+        """Run the stages that changed, in topological order; return the names of those that ran.
+
+        ``resume_checkpoints`` runs checkpoint stages even when unchanged: training continues from the
+        checkpoint outputs in the workspace (``exp run`` on an existing checkpoint experiment).
+        """
         graph = self.graph()
         selected = self.select(graph, targets, recursive=recursive)
         if single_item:
@@ -324,7 +329,8 @@ class Pipeline:
                 self._verify_data_source(stage, dry=dry)
                 continue
             changes = self.changes(stage)
-            if not changes and name not in forced and not (reset_checkpoints and stage.checkpoint_outs):
+            rerun_checkpoints = (reset_checkpoints or resume_checkpoints) and bool(stage.checkpoint_outs)
+            if not changes and name not in forced and not rerun_checkpoints:
                 self.log(f"Stage '{name}' didn't change, skipping")
                 continue
             if dry:
