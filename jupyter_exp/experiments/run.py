@@ -201,8 +201,9 @@ class Runner:
         try:
             ran = self.pipeline.reproduce(
                 targets,
-                force=force or resume is not None,
+                force=force,
                 reset_checkpoints=reset,
+                resume_checkpoints=resume is not None,
                 on_checkpoint=on_checkpoint,
                 on_output=on_output,
             )
