@@ -123,7 +123,11 @@ def test_show_across_revisions(repo: Path) -> None:
         "HEAD        scores.json  0.9627  0.5         0.25    m2"
     )
     assert render_metrics_show({"workspace": shown["HEAD"]}).splitlines()[0].split() == [
-        "Path", "auc", "extra.f1", "loss", "name"
+        "Path",
+        "auc",
+        "extra.f1",
+        "loss",
+        "name",
     ]
     nested = show_metrics({"HEAD": git.tree("HEAD")}, flat=False)
     assert nested["HEAD"]["scores.json"]["extra"] == {"f1": 0.5}

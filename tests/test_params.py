@@ -68,39 +68,63 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def test_diff_shows_declared_params_in_the_release_layout(repo: Path) -> None:
+def test_diff_shows_params_files_whole_in_the_release_layout(repo: Path) -> None:
     git = Git(repo)
     rows = diff_params(git.tree("HEAD~1"), git.tree("HEAD"))
-    # Undeclared keys (prepare.seed, unused, workers) are not params of any stage.
+    # As DVC: the files stages use are shown whole (prepare.seed, unused and workers are in no stage).
     assert render_params_diff(rows) == (
-        "Path         Param        Old    New\n"
-        "config.json  batch        32     64\n"
-        "extra.toml   optimizer    adam   sgd\n"
-        "params.yaml  lr           0.01   0.02\n"
-        "params.yaml  model.depth  3      5\n"
-        "params.yaml  model.kind   tree   forest"
+        "Path         Param         Old    New\n"
+        "config.json  batch         32     64\n"
+        "config.json  workers       4      8\n"
+        "extra.toml   optimizer     adam   sgd\n"
+        "params.yaml  lr            0.01   0.02\n"
+        "params.yaml  model.depth   3      5\n"
+        "params.yaml  model.kind    tree   forest\n"
+        "params.yaml  prepare.seed  1      9\n"
+        "params.yaml  unused        5      6"
     )
     assert diff_json(rows)["params.yaml"]["lr"] == {"old": 0.01, "new": 0.02, "diff": pytest.approx(0.01)}
     assert diff_json(rows)["params.yaml"]["model.kind"] == {"old": "tree", "new": "forest"}
 
 
-def test_show_by_revision_and_whole_file_params(repo: Path) -> None:
+def test_deps_keeps_only_the_keys_stages_declare(repo: Path) -> None:
     git = Git(repo)
-    shown = show_params({"HEAD~1": git.tree("HEAD~1"), "workspace": WorkspaceTree(repo)})
+    rows = diff_params(git.tree("HEAD~1"), git.tree("HEAD"), deps=True)
+    assert [(r.path, r.key) for r in rows] == [
+        ("config.json", "batch"),
+        ("extra.toml", "optimizer"),
+        ("params.yaml", "lr"),
+        ("params.yaml", "model.depth"),
+        ("params.yaml", "model.kind"),
+    ]
+    shown = show_params({"HEAD~1": git.tree("HEAD~1")}, deps=True)
     assert shown["HEAD~1"] == {
         "params.yaml": {"prepare.split": 0.2, "lr": 0.01, "model.depth": 3, "model.kind": "tree"},
         "config.json": {"batch": 32},
         "extra.toml": {"optimizer": "adam", "sched.gamma": 0.5},
     }
+
+
+def test_show_by_revision(repo: Path) -> None:
+    git = Git(repo)
+    shown = show_params({"HEAD~1": git.tree("HEAD~1"), "workspace": WorkspaceTree(repo)})
+    assert shown["HEAD~1"]["params.yaml"] == {
+        "lr": 0.01,
+        "prepare.split": 0.2,
+        "prepare.seed": 1,
+        "model.depth": 3,
+        "model.kind": "tree",
+        "unused": 5,
+    }
+    assert shown["HEAD~1"]["config.json"] == {"batch": 32, "workers": 4}
     assert shown["workspace"]["params.yaml"]["lr"] == 0.02
 
 
-def test_targets_read_undeclared_files_whole(repo: Path) -> None:
+def test_targets_limit_and_extend_the_files(repo: Path) -> None:
     write(repo, {"config.json": '{"batch": 64, "workers": 16}'})
     rows = diff_params(Git(repo).tree("HEAD"), WorkspaceTree(repo), targets=["config.json"])
-    assert rows == []  # a declared file keeps its declared keys: only "batch", unchanged
-    undeclared = read_params(WorkspaceTree(repo), ["params.yaml", "config.json"])
-    assert undeclared["config.json"] == {"batch": 64}
+    assert [(r.path, r.key, r.old, r.new, r.change) for r in rows] == [("config.json", "workers", 8, 16, 8)]
+    assert diff_params(Git(repo).tree("HEAD"), WorkspaceTree(repo), targets=["config.json"], deps=True) == []
     write(repo, {"new.yaml": "a: {b: 1}\n"})
     assert read_params(WorkspaceTree(repo), ["new.yaml"]) == {"new.yaml": {"a.b": 1}}
 
@@ -112,12 +136,13 @@ def test_missing_file_and_all(tmp_path: Path) -> None:
     rows = diff_params(WorkspaceTree(old), WorkspaceTree(new))
     assert [(r.path, r.key, r.old, r.new) for r in rows] == [
         ("config.json", "batch", None, 32),
+        ("config.json", "workers", None, 4),
         ("extra.toml", "optimizer", None, "adam"),
         ("extra.toml", "sched.gamma", None, 0.5),
     ]
     assert render_params_diff(rows, no_path=True).splitlines()[1].split() == ["batch", "—", "32"]
     everything = diff_params(WorkspaceTree(old), WorkspaceTree(new), all=True)
-    assert len(everything) == 7
+    assert len(everything) == 10
     assert render_params_diff(rows[:1], markdown=True) == (
         "| Path        | Param   | Old   | New   |\n"
         "|-------------|---------|-------|-------|\n"
@@ -138,7 +163,13 @@ def test_templated_stages_and_top_level_params(tmp_path: Path) -> None:
             "sweep.yaml": "grid: [1, 2]\n",
         },
     )
-    assert read_params(WorkspaceTree(tmp_path)) == {
+    assert read_params(WorkspaceTree(tmp_path), deps=True) == {
         "params.yaml": {"us.threshold": 1, "eu.threshold": 2},
         "sweep.yaml": {"grid": [1, 2]},
     }
+    assert read_params(WorkspaceTree(tmp_path))["params.yaml"]["other"] == 3
+
+
+def test_default_params_file_without_any_stage(tmp_path: Path) -> None:
+    write(tmp_path, {"params.yaml": "lr: 1e-3\n"})
+    assert read_params(WorkspaceTree(tmp_path)) == {"params.yaml": {"lr": 0.001}}

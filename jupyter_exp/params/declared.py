@@ -83,4 +83,3 @@ def declared(tree: TreeReader, dvcfiles: tuple[str, ...] = (ROOT_DVCFILE,)) -> D
         result.plots.extend(TopLevelPlot(base, entry) for entry in plots)
     result.metrics = list(dict.fromkeys(result.metrics))
     return result
-

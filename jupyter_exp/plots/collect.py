@@ -124,7 +124,9 @@ def _top_level_spec(plot: TopLevelPlot) -> PlotSpec:
         path = posixpath.normpath(posixpath.join(plot.base, entry))
         return _spec(path, [Source(path)], {}, f"plot '{entry}'")
     if not (isinstance(entry, dict) and len(entry) == 1):
-        raise YAMLFileError(f"top-level plots: each entry is a path or one id mapped to its options: {entry!r}")
+        raise YAMLFileError(
+            f"top-level plots: each entry is a path or one id mapped to its options: {entry!r}"
+        )
     ((plot_id, props),) = entry.items()
     props = props or {}
     where = f"plot '{plot_id}'"
@@ -182,7 +184,9 @@ def _matches(spec: PlotSpec, target: str) -> bool:
 
 
 def specs_for(
-    trees: Mapping[str, TreeReader], targets: Iterable[str] | None = None, props: Mapping[str, Any] | None = None
+    trees: Mapping[str, TreeReader],
+    targets: Iterable[str] | None = None,
+    props: Mapping[str, Any] | None = None,
 ) -> list[PlotSpec]:
     """Plot specs merged over the revisions (first definition of an id wins), filtered by ``targets``.
 
@@ -248,7 +252,9 @@ def _series(spec: PlotSpec, rev: str, source: Source, rows: list[Row]) -> Series
 
 
 def collect(
-    trees: Mapping[str, TreeReader], targets: Iterable[str] | None = None, props: Mapping[str, Any] | None = None
+    trees: Mapping[str, TreeReader],
+    targets: Iterable[str] | None = None,
+    props: Mapping[str, Any] | None = None,
 ) -> list[PlotData]:
     """Every plot with one series per revision and source; a revision without a file adds nothing."""
     specs = specs_for(trees, targets, props)

@@ -66,7 +66,9 @@ def load_rows(tree: TreeReader, path: str) -> list[Row]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise YAMLFileError(f"unable to read plot data '{path}': {exc.msg} in line {exc.lineno}") from None
+            raise YAMLFileError(
+                f"unable to read plot data '{path}': {exc.msg} in line {exc.lineno}"
+            ) from None
     else:
         import yaml
 

@@ -101,7 +101,9 @@ def _frame(x_axis: _Axis, y_axis: _Axis, x_label: str, y_label: str) -> list[str
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}"/>')
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}"/>')
     middle_x = (LEFT + WIDTH - RIGHT) / 2
-    parts.append(f'<text class="title" x="{middle_x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text class="title" x="{middle_x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>'
+    )
     middle_y = (top + bottom) / 2
     parts.append(
         f'<text class="title" transform="translate(14,{middle_y:.1f}) rotate(-90)" text-anchor="middle">'
@@ -112,8 +114,7 @@ def _frame(x_axis: _Axis, y_axis: _Axis, x_label: str, y_label: str) -> list[str
 
 def _svg(body: Sequence[str], width: int = WIDTH, height: int = HEIGHT) -> str:
     return (
-        f'<svg width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">' + "".join(body) + "</svg>"
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">' + "".join(body) + "</svg>"
     )
 
 
@@ -183,7 +184,9 @@ def _xy_plot(plot: PlotData, style: str) -> list[str]:
         if style == "smooth":
             window = max(1, round(len(points) * 0.05)) | 1
             trend = moving_average([y for _, y, _ in points], window)
-            path = " ".join(f"{x_axis(x):.1f},{y_axis(y):.1f}" for (x, _, _), y in zip(points, trend, strict=True))
+            path = " ".join(
+                f"{x_axis(x):.1f},{y_axis(y):.1f}" for (x, _, _), y in zip(points, trend, strict=True)
+            )
             body.append(f'<polyline class="line" stroke="{color}" points="{path}"/>')
         stride = 1 if style == "scatter" else max(1, math.ceil(len(points) / MAX_MARKERS))
         for (px, py), (_, y, raw_x) in list(zip(coords, points, strict=True))[::stride]:
@@ -240,7 +243,9 @@ def _confusion_plot(plot: PlotData) -> list[str]:
         top = TOP + 20
         for row, actual in enumerate(classes):
             y = top + row * cell
-            body.append(f'<text x="{LEFT - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end">{escape(actual)}</text>')
+            body.append(
+                f'<text x="{LEFT - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end">{escape(actual)}</text>'
+            )
             for col, predicted in enumerate(classes):
                 x = LEFT + col * cell
                 count = counts.get((actual, predicted), 0)

@@ -130,18 +130,27 @@ plots:
 
 
 def _records(field: str, values: list[float]) -> str:
-    return json.dumps({"history": [{"epoch": i + 1, field: v, "acc": v / 2, "top5": v / 3} for i, v in enumerate(values)]})
+    return json.dumps(
+        {"history": [{"epoch": i + 1, field: v, "acc": v / 2, "top5": v / 3} for i, v in enumerate(values)]}
+    )
 
 
 def test_dvc3_top_level_syntax(tmp_path: Path) -> None:
     write(
         tmp_path,
-        {"dvc.yaml": TOP_LEVEL, "train.json": _records("loss", [3, 2, 1]), "eval.json": _records("loss", [4, 3, 2])},
+        {
+            "dvc.yaml": TOP_LEVEL,
+            "train.json": _records("loss", [3, 2, 1]),
+            "eval.json": _records("loss", [4, 3, 2]),
+        },
     )
     plots = {p.spec.id: p for p in collect({"workspace": WorkspaceTree(tmp_path)})}
     assert list(plots) == ["train.json", "Loss", "Accuracy"]
     assert plots["train.json"].series[0].points == [(1, 3), (2, 2), (3, 1)]
-    assert [(s.source.file, s.y_field) for s in plots["Loss"].series] == [("train.json", "loss"), ("eval.json", "loss")]
+    assert [(s.source.file, s.y_field) for s in plots["Loss"].series] == [
+        ("train.json", "loss"),
+        ("eval.json", "loss"),
+    ]
     assert plots["Accuracy"].title == "Accuracy by epoch" and plots["Accuracy"].y_label == "accuracy"
     assert [s.y_field for s in plots["Accuracy"].series] == ["acc", "top5"]
     # Without an x in the definition, x is the row number ("step", as DVC names it).
@@ -182,7 +191,12 @@ def test_scatter_bar_and_confusion_templates(tmp_path: Path) -> None:
     html = plots_show(WorkspaceTree(tmp_path), out_dir=tmp_path / "dvc_plots").read_text()
     confusion = figure(html, "classes.json")
     cells = re.findall(r"data-tip=\"workspace · actual=(\w+) · predicted=(\w+) · (\d+)\"", confusion)
-    assert sorted(cells) == [("cat", "cat", "1"), ("cat", "dog", "1"), ("dog", "cat", "0"), ("dog", "dog", "2")]
+    assert sorted(cells) == [
+        ("cat", "cat", "1"),
+        ("cat", "dog", "1"),
+        ("dog", "cat", "0"),
+        ("dog", "dog", "2"),
+    ]
     scatter = figure(html, "points.csv")
     assert scatter.count("<circle") == 3 and "<polyline" not in scatter
     assert "a=3 · b=5" in scatter
@@ -202,7 +216,9 @@ def test_targets_props_and_undeclared_files(tmp_path: Path) -> None:
     tree = {"workspace": WorkspaceTree(tmp_path)}
     (curve,) = collect(tree, ["extra/curve.csv"])
     assert (curve.series[0].y_field, curve.series[0].points) == ("z", [(0, 100), (1, 200)])
-    (overridden,) = collect(tree, ["extra/curve.csv"], {"x": "x", "y": "y", "template": "scatter", "title": "T"})
+    (overridden,) = collect(
+        tree, ["extra/curve.csv"], {"x": "x", "y": "y", "template": "scatter", "title": "T"}
+    )
     assert overridden.series[0].points == [(1, 10), (2, 20)]
     assert (overridden.spec.template, overridden.title) == ("scatter", "T")
     assert [p.spec.id for p in collect(tree, ["logs"])] == ["logs/loss.tsv"]
