@@ -422,7 +422,7 @@ def test_table_fallbacks_html_and_text() -> None:
     html = data["text/html"]
     assert html.startswith('<table class="jx-table jx-static">')
     assert f'<th data-col="{LOSS}" title="metrics.json">loss</th>' in html
-    assert f'<td data-col="{LOSS}"><b>0.1</b></td>' in html  # the best loss is highlighted
+    assert "<td><b>0.1</b></td>" in html  # the best loss is highlighted
     assert html.index(f'data-rev="{sha(6)}"') < html.index(f'data-rev="{sha(7)}"')
     text = data["text/plain"].splitlines()
     assert text[0].split() == ["Experiment", "Created", "loss", "acc", "lr", "seed"]

@@ -111,7 +111,8 @@ function render({ model, el }) {
   el.append(head, grid);
 
   const panels = new Map();
-  let data = { ...model.get("series") };
+  let saved = model.get("series_json");
+  let data = JSON.parse(saved);
   let pending = false;
 
   const draw = () => {
@@ -142,22 +143,23 @@ function render({ model, el }) {
       }
     }
     // Local set, never saved to the kernel: a notebook saved mid-run still holds the latest curves.
-    model.set("series", data);
+    saved = JSON.stringify(data);
+    model.set("series_json", saved);
     schedule();
   };
   const onSeries = () => {
-    if (model.get("series") !== data) { data = { ...model.get("series") }; schedule(); }
+    if (model.get("series_json") !== saved) { saved = model.get("series_json"); data = JSON.parse(saved); schedule(); }
   };
 
   model.on("msg:custom", onMessage);
-  model.on("change:series", onSeries);
+  model.on("change:series_json", onSeries);
   model.on("change:running", schedule);
   model.on("change:title", schedule);
   draw();
   if (model.get("running")) model.send({ type: "sync" });
   return () => {
     model.off("msg:custom", onMessage);
-    model.off("change:series", onSeries);
+    model.off("change:series_json", onSeries);
     model.off("change:running", schedule);
     model.off("change:title", schedule);
   };

@@ -1,13 +1,14 @@
 """A live plot of the metrics a training run logs, fed by tailing the live logger's TSV files.
 
 The kernel side keeps every point; the front end gets only deltas (custom messages) plus, on
-connect and at the end, a downsampled snapshot. The synced ``series`` trait is capped at
+connect and at the end, a downsampled snapshot. The synced ``series_json`` trait is capped at
 ``max_points`` per metric, so twenty plots saved in a notebook stay far below 5 MB.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import threading
@@ -100,7 +101,9 @@ class LiveMetricsPlot(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("live_plot.js")
     _css = Path(__file__).with_name("live_plot.css")
 
-    series = traitlets.Dict().tag(sync=True)
+    # Compact JSON text, not a Dict: notebooks are saved with one JSON value per line, so a list of
+    # [step, value] pairs would take three times the bytes on disk.
+    series_json = traitlets.Unicode("{}").tag(sync=True)
     running = traitlets.Bool(False).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
     max_points = traitlets.Int(400).tag(sync=True)
@@ -157,6 +160,11 @@ class LiveMetricsPlot(anywidget.AnyWidget):
                 self._push({"type": "points", "series": compact})
             return reset or bool(delta)
 
+    @property
+    def series(self) -> dict[str, list[list[float]]]:
+        """The curves the front end was last given in full (the snapshot saved with the notebook)."""
+        return json.loads(self.series_json)
+
     def points(self, name: str) -> list[Point]:
         """Every point read so far for one metric (not downsampled)."""
         with self._lock:
@@ -207,7 +215,7 @@ class LiveMetricsPlot(anywidget.AnyWidget):
     def _finish(self) -> None:
         with self._lock:
             self.poll()
-            self.series = self.snapshot()
+            self.series_json = json.dumps(self.snapshot(), separators=(",", ":"))
             was_running, self.running = self.running, False
         if was_running and self._display_handle is not None:
             self._display_handle.update(self)

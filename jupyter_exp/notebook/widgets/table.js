@@ -130,9 +130,15 @@ function render({ model, el }) {
   el.append(toolbar, colPanel, branchForm, scroller, output);
 
   let view = [], shown = [], template = "", width = 0, pending = false;
+  let rowsText = null, rowsCache = [];
+  const getRows = () => {
+    const current = model.get("rows_json");
+    if (current !== rowsText) { rowsText = current; rowsCache = JSON.parse(current); }
+    return rowsCache;
+  };
 
   const state = () => ({
-    rows: model.get("rows"), columns: model.get("columns"), sort_by: model.get("sort_by"),
+    rows: getRows(), columns: model.get("columns"), sort_by: model.get("sort_by"),
     sort_desc: model.get("sort_desc"), filter_text: model.get("filter_text"), collapsed: model.get("collapsed"),
   });
   const save = (changes) => {
@@ -141,7 +147,7 @@ function render({ model, el }) {
   };
   const unitSizes = () => {
     const sizes = new Map();
-    for (const row of model.get("rows")) sizes.set(row.unit, (sizes.get(row.unit) || 0) + 1);
+    for (const row of getRows()) sizes.set(row.unit, (sizes.get(row.unit) || 0) + 1);
     return sizes;
   };
 
@@ -164,7 +170,7 @@ function render({ model, el }) {
     body.style.height = `${view.length * ROW_H}px`;
     body.style.width = `${width}px`;
     scroller.style.height = `${Math.min(model.get("height"), ROW_H * (view.length + 1) + 18)}px`;
-    count.textContent = `${view.length} of ${model.get("rows").length} rows`;
+    count.textContent = `${view.length} of ${getRows().length} rows`;
     changedBox.checked = onlyChanged;
     if (document.activeElement !== filter) filter.value = model.get("filter_text");
     colPanel.replaceChildren(...model.get("columns").filter((c) => c.kind !== "info").map((c) => {
@@ -211,7 +217,7 @@ function render({ model, el }) {
 
   function updateButtons() {
     const revs = model.get("selected");
-    const byRev = new Map(model.get("rows").map((r) => [r.rev, r]));
+    const byRev = new Map(getRows().map((r) => [r.rev, r]));
     const removable = revs.some((r) => byRev.has(r) && REMOVABLE.has(byRev.get(r).kind));
     buttons.apply.disabled = revs.length !== 1;
     buttons.branch.disabled = revs.length !== 1;
@@ -275,7 +281,7 @@ function render({ model, el }) {
   }
   buttons.branch.addEventListener("click", () => {
     const rev = model.get("selected")[0];
-    const row = model.get("rows").find((r) => r.rev === rev);
+    const row = getRows().find((r) => r.rev === rev);
     branchName.value = row && row.name ? `${row.name}-branch` : "";
     branchForm.hidden = false;
     branchName.focus();
@@ -301,7 +307,7 @@ function render({ model, el }) {
   const relayout = () => {
     if (!queued) { queued = true; queueMicrotask(() => { queued = false; layout(); }); }
   };
-  const events = ["rows", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
+  const events = ["rows_json", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
     "only_changed", "selected", "best", "height"].map((name) => `change:${name}`);
   for (const name of events) model.on(name, relayout);
   model.on("change:output", showOutput);

@@ -104,7 +104,9 @@ class ExperimentsTable(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("table.js")
     _css = Path(__file__).with_name("table.css")
 
-    rows = traitlets.List().tag(sync=True)
+    # The records travel as compact JSON text: a saved notebook stores a list of dicts one value per
+    # line, which for 1,000 experiments is megabytes instead of a few hundred kilobytes.
+    rows_json = traitlets.Unicode("[]").tag(sync=True)
     columns = traitlets.List().tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
     sort_desc = traitlets.Bool(False).tag(sync=True)
@@ -132,6 +134,7 @@ class ExperimentsTable(anywidget.AnyWidget):
         self.repo = repo
         self.show_options = dict(show_options or {})
         self.actions: dict[str, Action] = {**(self._repo_actions() if repo is not None else {}), **(actions or {})}
+        self._records: list[dict[str, Any]] = []
         self.last_result: Any = None
         self.last_error: BaseException | None = None
         self._watcher: threading.Thread | None = None
@@ -164,7 +167,8 @@ class ExperimentsTable(anywidget.AnyWidget):
         revs = {rec["rev"] for rec in records}
         units = {rec["unit"] for rec in records}
         with self.hold_sync():
-            self.rows = records
+            self._records = records
+            self.rows_json = json.dumps(records, separators=(",", ":"))
             self.columns = columns
             self.visible_columns = [c for c in ids if c not in known or c in self.visible_columns]
             self.selected = [rev for rev in self.selected if rev in revs]
@@ -193,6 +197,11 @@ class ExperimentsTable(anywidget.AnyWidget):
             "baseline": row.baseline, "parent": row.parent, "tip": row.checkpoint_tip, "error": row.error,
             "group": group, "unit": row.checkpoint_tip or row.rev, "values": values,
         }
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per ``exp show`` row: rev, name, kind, label, glyph, created, ..., ``values`` by column id."""
+        return self._records
 
     def objective(self, column: dict[str, Any]) -> str:
         """``"min"`` or ``"max"``: the override by column id or key, else min for loss/error names."""
@@ -400,7 +409,7 @@ class ExperimentsTable(anywidget.AnyWidget):
             for c in columns:
                 text = html.escape(self._cell_text(rec, c))
                 is_best = c["id"] in best and rec["values"].get(c["id"]) == best[c["id"]]
-                cells.append(f'<td data-col="{html.escape(c["id"])}">{f"<b>{text}</b>" if is_best else text}</td>')
+                cells.append(f"<td><b>{text}</b></td>" if is_best else f"<td>{text}</td>")
             body.append(f'<tr class="jx-row jx-{rec["kind"]}" data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>')
         return (f'<table class="jx-table jx-static"><thead><tr>{head}</tr></thead>'
                 f'<tbody>{"".join(body)}</tbody></table>')
