@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_exp import serialize
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
-from jupyter_exp.scm.git import Git
+from jupyter_exp.scm.git import Git, GitTree
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
@@ -135,7 +135,7 @@ class Collector:
         if hit is not None:
             return RevData.from_json(hit)
         commit = self.git.repo[sha.encode()]
-        data = self.read(self.git.tree(sha))
+        data = self.read(GitTree(self.git.repo.object_store, commit.tree))
         data.time, data.tz = commit.commit_time, commit.commit_timezone
         data.parents = [p.decode() for p in commit.parents]
         cache[sha] = data.to_json()
@@ -177,7 +177,10 @@ class Collector:
         entry = getattr(tree, "entry", None)
         if entry is None:
             return _declared(tree)
-        key = (entry("dvc.yaml"), entry(DEFAULT_PARAMS_FILE))
+        dvcyaml = entry("dvc.yaml")
+        # What dvc.yaml declares depends on params values only when it is templated.
+        templated = dvcyaml is not None and b"${" in tree.read_bytes("dvc.yaml")
+        key = (dvcyaml, entry(DEFAULT_PARAMS_FILE) if templated else None)
         if key not in self._declared_memo:
             self._declared_memo[key] = _declared(tree)
         return self._declared_memo[key]

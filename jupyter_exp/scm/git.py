@@ -185,6 +185,8 @@ class Git:
         return parents[nth - 1].decode()
 
     def _resolve_base(self, base: str, rev: str) -> str:
+        if len(base) == 40 and _SHA_RE.match(base) and base.lower().encode() in self.repo.object_store:
+            return self._peel(base.lower().encode(), rev)
         refs = self.repo.refs
         candidates = [base] if base == "HEAD" or base.startswith("refs/") else []
         candidates += [f"refs/{base}", f"refs/tags/{base}", f"refs/heads/{base}", f"refs/remotes/{base}"]
@@ -196,11 +198,8 @@ class Git:
             return self._peel(sha, rev)
         if _SHA_RE.match(base):
             prefix = base.lower().encode()
-            if len(prefix) == 40:
-                if prefix in self.repo.object_store:
-                    return self._peel(prefix, rev)
-            else:
-                found = {sha for sha in self.repo.object_store.iter_prefix(prefix)}
+            if len(prefix) < 40:
+                found = set(self.repo.object_store.iter_prefix(prefix))
                 commits = [sha for sha in found if self.repo[sha].type_name in (b"commit", b"tag")]
                 if len(commits) == 1:
                     return self._peel(commits[0], rev)

@@ -1,0 +1,60 @@
+"""``exp show`` over 1,000 experiments: one ref pass, cached per commit, well under a second warm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from dulwich.objects import Blob
+
+from jupyter_exp.experiments import Experiments
+from jupyter_exp.experiments.refs import ExpRef
+from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.scm.git import Git
+
+from .conftest import git
+
+N = 1000
+
+
+def make_experiments(root: Path, count: int) -> str:
+    """``count`` experiment commits on HEAD (params and metrics differ), refs written by ``git update-ref``."""
+    g = Git(root)
+    head = g.head()
+    base = g.flatten(head)
+    updates = []
+    for i in range(count):
+        files = dict(base)
+        for path, text in (
+            ("params.yaml", f"prepare:\n  size: 10\ntrain:\n  lr: {i / count}\n  epochs: 5\n"),
+            ("metrics.json", json.dumps({"acc": i / count, "loss": {"train": 1 - i / count}})),
+        ):
+            blob = Blob.from_string(text.encode())
+            g.repo.object_store.add_object(blob)
+            files[path] = (0o100644, blob.id)
+        sha = g.commit_tree(g.write_tree(files), [head], f"dvc: commit experiment {i}")
+        updates.append(f"create {ExpRef(head, f'exp-{i:05x}')} {sha}\n")
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=root, input="".join(updates), text=True, check=True)
+    return head
+
+
+def test_show_scales_to_a_thousand_experiments(project: Path) -> None:
+    make_experiments(project, N)
+    exps = Experiments(Pipeline(project), Git(project))
+    start = time.perf_counter()
+    table = exps.show()
+    cold = time.perf_counter() - start
+    assert len(table.rows) == N + 2
+    assert table.rows[-1].glyph == "└── " and all(r.glyph == "├── " for r in table.rows[2:-1])
+    by_name = {row.name: row for row in table.rows}
+    assert by_name["exp-00007"].metrics["metrics.json"] == {"acc": 0.007, "loss.train": 0.993}
+
+    fresh = Experiments(Pipeline(project), Git(project))  # a new process would start like this
+    start = time.perf_counter()
+    again = fresh.show()
+    warm = time.perf_counter() - start
+    assert [r.rev for r in again.rows] == [r.rev for r in table.rows]
+    assert warm < 1.0, f"warm exp show of {N} experiments took {warm:.2f}s (cold: {cold:.2f}s)"
+    assert "refs/exps" in git(project, "for-each-ref", "--count=1", "--format=%(refname)", "refs/exps")
