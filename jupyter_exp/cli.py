@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from jupyter_exp.commands import JSON, Context, ExpShowView, Table, execute
+from jupyter_exp.commands import JSON, Context, ExpShowView, PlotsPage, Table, execute
 from jupyter_exp.errors import JupyterExpError
 
 
@@ -22,7 +22,7 @@ def render(result: Any) -> None:
         return
     if isinstance(result, str):
         print(result)
-    elif isinstance(result, JSON):
+    elif isinstance(result, JSON | PlotsPage):
         print(result.to_text())
     elif isinstance(result, Table):
         _print_table(result)
@@ -44,8 +44,12 @@ def _print_experiments(view: ExpShowView) -> None:
     n_metrics = len(view.table.metric_columns())
     first_value = 2 if view.timestamp else 1
     for i, name in enumerate(header):
-        style = "yellow" if first_value <= i < first_value + n_metrics else "blue" if i >= first_value else None
-        rich_table.add_column(name, style=style, justify="right" if i >= first_value else "left", no_wrap=i == 0)
+        style = (
+            "yellow" if first_value <= i < first_value + n_metrics else "blue" if i >= first_value else None
+        )
+        rich_table.add_column(
+            name, style=style, justify="right" if i >= first_value else "left", no_wrap=i == 0
+        )
     for cells in body:
         rich_table.add_row(*cells)
     Console().print(rich_table)
@@ -76,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted: completed stages and checkpoints are saved.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `jupyter exp show | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
     return 0
 
 

@@ -655,3 +655,67 @@ def _exp_push(ctx: Context, args: argparse.Namespace) -> None:
 )
 def _exp_pull(ctx: Context, args: argparse.Namespace) -> None:
     ctx.repo().experiments.pull(args.remote, args.names, all=args.all, force=args.force)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# plots
+
+
+@dataclass
+class PlotsPage:
+    """A written plots page: the CLI prints its ``file://`` URL, the notebook shows it inline."""
+
+    path: Path
+
+    def to_text(self) -> str:
+        return self.path.resolve().as_uri()
+
+
+_PLOT_ARGS = (
+    arg("-o", "--out", default="dvc_plots", help="folder for index.html (default: dvc_plots)"),
+    arg("-t", "--template", help="linear, scatter, smooth, confusion or bar"),
+    arg("-x", help="field for the x axis"),
+    arg("-y", help="field for the y axis"),
+    arg("--title"),
+    arg("--json", action="store_true", help="the data instead of a page"),
+)
+
+
+def _plot_props(args: argparse.Namespace) -> dict[str, Any]:
+    props = {"template": args.template, "x": args.x, "y": args.y, "title": args.title}
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _plots(ctx: Context, args: argparse.Namespace, revs: list[str], targets: list[str] | None) -> Any:
+    from jupyter_exp.plots import plots_diff, plots_json
+
+    repo = ctx.repo()
+    trees = repo.trees(revs)
+    if args.json:
+        return JSON(plots_json(trees, targets, props=_plot_props(args)))
+    out = Path(args.out) if Path(args.out).is_absolute() else repo.root / args.out
+    return PlotsPage(plots_diff(trees, targets, out_dir=out, props=_plot_props(args)))
+
+
+@command(
+    "plots show",
+    "Plot the workspace's plots files into one offline HTML page",
+    arg("targets", nargs="*"),
+    *_PLOT_ARGS,
+)
+def _plots_show(ctx: Context, args: argparse.Namespace) -> Any:
+    return _plots(ctx, args, ["workspace"], args.targets or None)
+
+
+@command(
+    "plots diff",
+    "Overlay plots of revisions, experiments and the workspace (default: HEAD vs workspace)",
+    arg("revisions", nargs="*"),
+    arg("--targets", nargs="+", metavar="PATH"),
+    *_PLOT_ARGS,
+)
+def _plots_diff(ctx: Context, args: argparse.Namespace) -> Any:
+    revs = list(args.revisions) or ["HEAD"]
+    if "workspace" not in revs and len(args.revisions) < 2:
+        revs.append("workspace")
+    return _plots(ctx, args, revs, args.targets)
