@@ -1,0 +1,655 @@
+"""IPython magics: ``%exp ...`` (the CLI's words), its shortcuts, and ``%%stage`` to build stages from cells.
+
+Every line goes through :func:`jupyter_exp.commands.execute`, the table ``jupyter exp`` parses, so the two front
+ends cannot drift apart. Lines are never variable-expanded (``@no_var_expand``): ``${lr}`` belongs to dvc.yaml
+templating, not to IPython. User errors are raised as :class:`CellError`, which IPython shows as one red message
+without a traceback while still failing the cell (so "Run all" stops there).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from traitlets import Unicode
+
+from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse
+from jupyter_exp.errors import JupyterExpError
+from jupyter_exp.fsutil import atomic_write_text, relpath
+from jupyter_exp.notebook.render import RawBundle, as_text, diff_bundles, show, table_bundle
+
+if TYPE_CHECKING:
+    from jupyter_exp.repo import Repo
+
+PROG = "%exp"
+_RED, _RESET = "\x1b[31m", "\x1b[0m"
+_INTERRUPTED = "Interrupted: completed stages and checkpoints are saved."
+
+#: Commands that only read: they never create ``.dvc/`` (the others initialise it on first use).
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "stage list", "status", "dag", "show", "diff", "list",
+        "metrics show", "metrics diff", "params show", "params diff", "plots show", "plots diff",
+    }
+)
+#: Commands that run stages: output is streamed, live metrics are plotted, ``--bg`` is allowed.
+RUN_COMMANDS = frozenset({"run", "repro"})
+_BACKGROUND_FLAG = "--bg"
+
+
+class CellError(Exception):
+    """A user error: IPython renders ``_render_traceback_`` (one red message) instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{_RED}{self}{_RESET}"]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the project's user errors into a :class:`CellError` (the message, nothing else)."""
+    try:
+        yield
+    except JupyterExpError as err:
+        raise CellError(_describe_error(err)) from None
+
+
+def command_name(words: Sequence[str]) -> str | None:
+    """``["metrics", "diff", "HEAD"]`` -> ``"metrics diff"``; None when the words name no command (help)."""
+    for size in (2, 1):
+        name = " ".join(words[:size])
+        if len(words) >= size and name in COMMANDS:
+            return name
+    return None
+
+
+def _repo_if_any(ctx: Context) -> Repo | None:
+    """The repo for widgets' buttons; None where there is none (help text, ``init`` errors)."""
+    try:
+        return ctx.repo()
+    except JupyterExpError:
+        return None
+
+
+def _confirm(question: str) -> bool:
+    """Ask in the notebook when the front end allows input; answer no when it cannot (nbclient, papermill)."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+    except (EOFError, OSError, NotImplementedError):
+        return False
+
+
+def _write_output(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _put_kernel_python_first_on_path() -> None:
+    """Stage commands say ``python``: make that the kernel's interpreter, as someone running a notebook expects."""
+    bindir = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep, 1)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# live plots
+
+
+def live_directories(repo: Repo, targets: Sequence[str] | None) -> list[Path]:
+    """Folders where the stages about to run log live metrics: their ``live:`` section, or a plots folder."""
+    pipeline = repo.pipeline
+    graph = pipeline.graph()
+    names = graph.ordered(graph.closure(pipeline.select(graph, targets or None)))
+    found: list[Path] = []
+    for name in names:
+        stage = graph.stages[name]
+        candidates = [pipeline.root / stage.wdir / directory for directory in stage.live]
+        candidates += [
+            pipeline.root / out.path for out in stage.outs if out.kind == "plots" and not Path(out.path).suffix
+        ]
+        found.extend(path for path in candidates if path not in found)
+    return found
+
+
+def _logged_since(directory: Path, since: float) -> bool:
+    from jupyter_exp.notebook.widgets.live_plot import scan_tsv_files
+
+    for path in scan_tsv_files(directory).values():
+        try:
+            if path.stat().st_mtime >= since:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+class LivePlots:
+    """One LiveMetricsPlot per live folder, shown before the run starts and tailing while it goes on.
+
+    At the end a plot whose folder received nothing during this run (its stage was up to date) is removed
+    from the cell, and the others are refreshed so the saved notebook holds the final curves.
+    """
+
+    def __init__(self, directories: Sequence[Path], root: Path) -> None:
+        self.started = time.time()
+        self.entries: list[tuple[Path, Any, Any]] = []
+        if not directories:
+            return
+        from IPython.display import display
+
+        from jupyter_exp.notebook.widgets.live_plot import LiveMetricsPlot
+
+        for directory in directories:
+            plot = LiveMetricsPlot(directory, title=f"Live metrics: {relpath(directory, root)}")
+            handle = display(plot, display_id=True)
+            plot.start()
+            self.entries.append((directory, plot, handle))
+
+    def finish(self) -> None:
+        for directory, plot, handle in self.entries:
+            plot.stop()
+            if handle is None:
+                continue
+            if _logged_since(directory, self.started):
+                handle.update(plot)
+            else:
+                handle.update({"text/plain": ""}, raw=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# background runs
+
+
+class _OutputPane:
+    """Text output of a background run, shown through a display id so it updates from any thread.
+
+    (Plain prints from a thread reach whichever cell is running *now*; a display update reaches this one.)
+    """
+
+    max_chars = 20_000
+    interval = 0.25
+
+    def __init__(self) -> None:
+        from IPython.display import display
+
+        self.text = ""
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+        self.handle = display({"text/plain": "Starting in the background..."}, raw=True, display_id=True)
+
+    def write(self, chunk: str) -> None:
+        with self._lock:
+            self.text = (self.text + chunk)[-self.max_chars :]
+            due = time.monotonic() - self._last >= self.interval
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self.interval, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush()
+
+    def line(self, message: str) -> None:
+        self.write(message + "\n")
+
+    def flush(self) -> None:
+        with self._lock:
+            self._last = time.monotonic()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            text = self.text
+        if self.handle is not None:
+            self.handle.update({"text/plain": text}, raw=True)
+
+
+class RunHandle:
+    """A run started with ``--bg``: the kernel stays usable while it goes on.
+
+    ``wait()`` blocks until it ends and returns the command's result (or raises its error), ``done`` says
+    whether it ended, ``result``/``error`` hold the outcome, ``interrupt()`` stops it like Ctrl-C would
+    (completed stages and checkpoints are kept).
+    """
+
+    def __init__(self, words: Sequence[str], root: Path) -> None:
+        self.words = list(words)
+        self.root = root
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.interrupted = False
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"'{self.command}' is still running after {timeout} s")
+        if self.error is not None:
+            raise CellError(_describe_error(self.error)) from None
+        return self.result
+
+    def interrupt(self) -> None:
+        """Ask the run to stop: the running command gets SIGINT, no further stage starts."""
+        self._stop.set()
+        if self._thread is not None and self._thread.native_id is not None:
+            _interrupt_children_of(self._thread.native_id)
+
+    def check_interrupted(self) -> None:
+        """Called from the run's own callbacks: raise KeyboardInterrupt there once ``interrupt()`` was asked."""
+        if self._stop.is_set():
+            raise KeyboardInterrupt
+
+    @property
+    def command(self) -> str:
+        return f"%exp {shlex.join(self.words)}"
+
+    def start(self, work: Callable[[], None]) -> None:
+        # Copy the cell's context so the kernel attributes this thread's messages to the cell that started it.
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(work,), name="jx-background-run", daemon=True
+        )
+        self._thread.start()
+
+    def finish(self) -> None:
+        _ACTIVE_RUNS.pop(self.root, None)
+        self._finished.set()
+
+    def __repr__(self) -> str:
+        if not self.done:
+            state = "running"
+        elif self.interrupted:
+            state = "interrupted"
+        else:
+            state = "failed" if self.error is not None else "done"
+        return f"<RunHandle {self.command}: {state}>"
+
+
+_ACTIVE_RUNS: dict[Path, RunHandle] = {}
+
+
+def _baseline_diff(repo: Repo, result: Any) -> list[dict[str, str]]:
+    """The experiment just run (now in the workspace) against its baseline: changed metrics and params."""
+    diff = repo.experiments.diff(result.baseline)
+    return diff_bundles(diff, f"{result.name} vs baseline {result.baseline[:7]}")
+
+
+def _describe_error(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return _INTERRUPTED
+    if isinstance(error, JupyterExpError):  # the core suggests CLI commands; here they are magics
+        return f"ERROR: {error}".replace("`jupyter exp ", "`%exp ")
+    return f"ERROR: {type(error).__name__}: {error}"
+
+
+def _interrupt_children_of(thread_id: int) -> None:
+    """SIGINT the processes the run's thread started (Linux lists them per thread), as Ctrl-C would."""
+    import signal
+
+    try:
+        children = Path(f"/proc/self/task/{thread_id}/children").read_text().split()
+    except OSError:
+        return  # elsewhere the run stops at the command's next output line or the next stage
+    for pid in children:
+        try:
+            os.kill(int(pid), signal.SIGINT)
+        except (ProcessLookupError, ValueError):
+            continue
+
+
+# ---------------------------------------------------------------------------------------------------------
+# %%stage
+
+
+def _yaml_stage(body: str) -> tuple[Any | None, str]:
+    """(the body as a round-trip YAML mapping, comments kept, when it is a stage, else None; why not)."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="rt").load(body)
+    except Exception as exc:
+        return None, " ".join(str(exc).split())
+    if isinstance(data, dict) and ("cmd" in data or {"foreach", "do"} <= set(data) or "matrix" in data):
+        return data, ""
+    return None, "a stage mapping needs cmd, foreach+do or matrix"
+
+
+def _stage_definition(args: Any, cmd: str, extra_deps: Sequence[str] = ()) -> dict[str, Any]:
+    """The dvc.yaml keys ``stage add``'s options describe (same parser, same builder as the CLI)."""
+    from jupyter_exp.pipeline.dvcfile import StageSpec
+
+    return StageSpec.from_options(
+        cmd=cmd,
+        deps=[*extra_deps, *args.deps],
+        outs=args.outs,
+        outs_no_cache=args.outs_no_cache,
+        params=args.params,
+        metrics=args.metrics,
+        metrics_no_cache=args.metrics_no_cache,
+        plots=args.plots,
+        plots_no_cache=args.plots_no_cache,
+        checkpoints=args.checkpoint,
+        live=args.live,
+        wdir=args.wdir,
+        desc=args.desc,
+        always_changed=args.always_changed,
+    ).definition
+
+
+def _merge_options(stage: Any, options: dict[str, Any]) -> None:
+    """Add the magic line's options to a YAML stage (into ``do:`` for foreach); list entries are not repeated."""
+    target = stage["do"] if "foreach" in stage else stage
+    for key, value in options.items():
+        if key == "cmd":
+            continue
+        if isinstance(value, list) and isinstance(target.get(key), list):
+            target[key].extend(v for v in value if v not in target[key])
+        else:
+            target[key] = value
+
+
+def _describe_status(entries: list[Any]) -> str:
+    if not entries:
+        return "up to date"
+    parts = []
+    for entry in entries:
+        if isinstance(entry, str):
+            parts.append(entry)
+            continue
+        for title, changed in entry.items():
+            items = ", ".join(
+                f"{path} ({', '.join(how) if isinstance(how, dict) else how})" for path, how in changed.items()
+            )
+            parts.append(f"{title}: {items}")
+    return "; ".join(parts)
+
+
+def _paths(entries: Sequence[Any]) -> str:
+    return ", ".join(str(next(iter(e))) if isinstance(e, dict) else str(e) for e in entries)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the magics
+
+
+@magics_class
+class ExpMagics(Magics):
+    """``%exp``, its shortcuts and ``%%stage``. Configure with ``%config ExpMagics.stages_dir = "src"``."""
+
+    stages_dir = Unicode(
+        "stages", help="Folder (relative to the notebook's directory) where %%stage saves Python cell bodies"
+    ).tag(config=True)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    def context(self, *, writes: bool, log: Callable[[str], None] = print,
+                on_output: Callable[[str], None] | None = None) -> Context:
+        cwd = Path.cwd()
+        if writes:
+            self._refuse_during_background_run(cwd)
+        return Context(cwd=cwd, log=log, on_output=on_output, confirm=_confirm, init_if_missing=writes)
+
+    @staticmethod
+    def _refuse_during_background_run(cwd: Path) -> None:
+        here = cwd.resolve()
+        for root, handle in list(_ACTIVE_RUNS.items()):
+            if here == root or here.is_relative_to(root):
+                raise CellError(
+                    f"ERROR: '{handle.command}' is still running in the background in '{root}': "
+                    "wait for it (`handle.wait()`) or stop it (`handle.interrupt()`) first"
+                )
+
+    def run_words(self, words: list[str]) -> Any:
+        """Run one command line; returns a :class:`RunHandle` for ``--bg`` runs, else None (results are shown)."""
+        name = command_name(words)
+        background = _BACKGROUND_FLAG in words
+        if background:
+            words = [w for w in words if w != _BACKGROUND_FLAG]
+            if name not in RUN_COMMANDS:
+                raise CellError(f"ERROR: {_BACKGROUND_FLAG} works with `%exp run` and `%exp repro` only")
+        with user_errors():
+            if name in RUN_COMMANDS:
+                return self._run_stages(name, words, background)
+            ctx = self.context(writes=name is not None and name not in READ_ONLY_COMMANDS)
+            show(execute(words, ctx, PROG), repo=_repo_if_any(ctx))
+        return None
+
+    def _run_stages(self, name: str, words: list[str], background: bool) -> RunHandle | None:
+        _, args, _ = parse(words, PROG)
+        _put_kernel_python_first_on_path()
+        if background:
+            return self._run_in_background(name, words, args)
+        ctx = self.context(writes=True, on_output=_write_output)
+        repo = ctx.repo()
+        plots = LivePlots(live_directories(repo, getattr(args, "targets", None)), repo.root)
+        try:
+            result = execute(words, ctx, PROG)
+        except KeyboardInterrupt:
+            raise CellError(_INTERRUPTED) from None
+        finally:
+            plots.finish()
+        show(result, repo)
+        if name == "run":
+            for bundle in _baseline_diff(repo, result):
+                show(RawBundle(bundle))
+        return None
+
+    def _run_in_background(self, name: str, words: list[str], args: Any) -> RunHandle:
+        ctx = self.context(writes=True)
+        repo = ctx.repo()
+        handle = RunHandle(words, repo.root)
+        plots = LivePlots(live_directories(repo, getattr(args, "targets", None)), repo.root)
+        pane = _OutputPane()
+
+        def log(message: str) -> None:
+            handle.check_interrupted()
+            pane.line(message)
+
+        def on_output(text: str) -> None:
+            handle.check_interrupted()
+            pane.write(text)
+
+        run_ctx = Context(cwd=ctx.cwd, log=log, on_output=on_output, confirm=_confirm)
+
+        def work() -> None:
+            try:
+                handle.result = execute(words, run_ctx, PROG)
+                pane.line(as_text(handle.result))
+                if name == "run":
+                    pane.line("\n\n".join(b["text/plain"] for b in _baseline_diff(repo, handle.result)))
+            except KeyboardInterrupt as err:
+                handle.interrupted, handle.error = True, err
+                pane.line(_INTERRUPTED)
+            except BaseException as err:  # reported in the cell and by wait(); a thread has nowhere to raise
+                handle.error = err
+                pane.line(_describe_error(err))
+            finally:
+                plots.finish()
+                pane.flush()
+                handle.finish()
+
+        _ACTIVE_RUNS[repo.root] = handle
+        handle.start(work)
+        return handle
+
+    def _save_script(self, name: str, body: str, cwd: Path) -> str:
+        script = f"{self.stages_dir.strip('/')}/{name}.py"
+        atomic_write_text(cwd / script, body if body.endswith("\n") else body + "\n")
+        return script
+
+    def _show_stage(self, ctx: Context, key: str) -> None:
+        """The resolved stage (or its foreach/matrix children) with its status, as one table."""
+        resolved = execute(["stage", "list", "--json"], ctx, PROG).data
+        names = [n for n in resolved if n == key or n.startswith(key + "@")]
+        status = execute(["status", "--json", *names], ctx, PROG).data if names else {}
+        rows = []
+        for stage_name in names:
+            definition = resolved[stage_name]
+            cmd = definition.get("cmd")
+            outs = [*definition.get("outs", []), *definition.get("metrics", []), *definition.get("plots", [])]
+            rows.append(
+                [
+                    stage_name,
+                    "\n".join(cmd) if isinstance(cmd, list) else cmd,
+                    _paths(definition.get("deps", [])),
+                    _paths(outs),
+                    _describe_status(status.get(stage_name, [])),
+                ]
+            )
+        show(RawBundle(table_bundle(["Stage", "Command", "Deps", "Outs", "Status"], rows)))
+
+    # -- %exp and shortcuts ----------------------------------------------------------------------------
+
+    @line_magic
+    @no_var_expand
+    def exp(self, line: str) -> Any:
+        """Run `jupyter exp` words: `%exp run -S lr=0.1`, `%exp show`, `%exp --help`. `--bg` runs in the background."""
+        return self.run_words(shlex.split(line))
+
+    def _shortcut(self, command: str, line: str) -> Any:
+        return self.run_words([*command.split(), *shlex.split(line)])
+
+    @line_magic
+    @no_var_expand
+    def exp_run(self, line: str) -> Any:
+        """`%exp run ...`: run an experiment (`-S key=value`, `--bg` for the background)."""
+        return self._shortcut("run", line)
+
+    @line_magic
+    @no_var_expand
+    def exp_show(self, line: str) -> Any:
+        """`%exp show ...`: the experiments table."""
+        return self._shortcut("show", line)
+
+    @line_magic
+    @no_var_expand
+    def exp_diff(self, line: str) -> Any:
+        """`%exp diff ...`: params and metrics of two experiments or revisions."""
+        return self._shortcut("diff", line)
+
+    @line_magic
+    @no_var_expand
+    def exp_apply(self, line: str) -> Any:
+        """`%exp apply EXP`: bring an experiment's results into the workspace."""
+        return self._shortcut("apply", line)
+
+    @line_magic
+    @no_var_expand
+    def exp_branch(self, line: str) -> Any:
+        """`%exp branch EXP BRANCH`: make a Git branch of an experiment."""
+        return self._shortcut("branch", line)
+
+    @line_magic
+    @no_var_expand
+    def exp_gc(self, line: str) -> Any:
+        """`%exp gc ...`: remove experiments."""
+        return self._shortcut("gc", line)
+
+    @line_magic
+    @no_var_expand
+    def repro(self, line: str) -> Any:
+        """`%exp repro ...`: run the stages that changed (`--bg` for the background)."""
+        return self._shortcut("repro", line)
+
+    @line_magic
+    @no_var_expand
+    def status(self, line: str) -> Any:
+        """`%exp status ...`: which stages changed and why."""
+        return self._shortcut("status", line)
+
+    @line_magic
+    @no_var_expand
+    def metrics_diff(self, line: str) -> Any:
+        """`%exp metrics diff ...`."""
+        return self._shortcut("metrics diff", line)
+
+    @line_magic
+    @no_var_expand
+    def params_diff(self, line: str) -> Any:
+        """`%exp params diff ...`."""
+        return self._shortcut("params diff", line)
+
+    @line_magic
+    @no_var_expand
+    def plots_diff(self, line: str) -> Any:
+        """`%exp plots diff ...`: plots of revisions, rendered inline."""
+        return self._shortcut("plots diff", line)
+
+    # -- %%stage ---------------------------------------------------------------------------------------
+
+    @cell_magic
+    @no_var_expand
+    def stage(self, line: str, cell: str) -> None:
+        """`%%stage NAME [stage add options]`: the cell is the stage, as YAML (cmd, foreach+do, matrix) or Python.
+
+        YAML is written as that stage of dvc.yaml, templates and comments kept. Python is saved to
+        `stages/NAME.py` and run by the stage (`python stages/NAME.py`, the script a dep). Re-running the cell
+        replaces the stage; an invalid stage leaves dvc.yaml as it was.
+        """
+        words = shlex.split(line)
+        if not words or words[0].startswith("-"):
+            raise CellError("ERROR: usage: %%stage NAME [-d DEP] [-o OUT] [-p PARAMS] [-m METRICS] ... (the cell is the stage)")
+        name, options = words[0], words[1:]
+        with user_errors():
+            _, args, _ = parse(["stage", "add", "-n", name, *options], "%%stage")
+            if args.cmd:
+                raise UsageError(f"%%stage {name}: unexpected {shlex.join(args.cmd)!r}: the cell body is the command")
+            ctx = self.context(writes=True)
+            repo = ctx.repo()
+            stage, yaml_problem = _yaml_stage(cell)
+            if stage is not None:
+                _merge_options(stage, _stage_definition(args, cmd=""))
+            else:
+                _check_python(name, cell, yaml_problem)
+                script = self._save_script(name, cell, ctx.cwd)
+                stage = _stage_definition(args, cmd=f"python {script}", extra_deps=[script])
+            self._write_stage(ctx, repo, name, stage)
+
+    def _write_stage(self, ctx: Context, repo: Repo, name: str, stage: Any) -> None:
+        from jupyter_exp.pipeline.dvcfile import write_stage
+
+        dvcfile = ctx.cwd.resolve() / "dvc.yaml"
+        where = relpath(dvcfile, repo.root)
+        before = dvcfile.read_text(encoding="utf-8") if dvcfile.exists() else None
+        replaced = write_stage(repo.root, dvcfile, name, stage, force=True)
+        try:
+            repo.pipeline.graph()  # a bad template or an output clash fails here, before anything is shown
+        except JupyterExpError:
+            if before is None:
+                dvcfile.unlink()
+            else:
+                atomic_write_text(dvcfile, before)
+            raise
+        print(f"{'Replaced' if replaced else 'Added'} stage '{name}' in '{where}'")
+        self._show_stage(ctx, name if where == "dvc.yaml" else f"{where}:{name}")
+
+
+def _check_python(name: str, body: str, yaml_problem: str) -> None:
+    try:
+        compile(body, f"stages/{name}.py", "exec")
+    except SyntaxError as err:
+        raise UsageError(
+            f"%%stage {name}: the cell is neither a YAML stage ({yaml_problem}) "
+            f"nor valid Python (line {err.lineno}: {err.msg})"
+        ) from None
+
+
+def register(ipython: Any) -> ExpMagics:
+    """Register the magics on ``ipython`` (and make ``%config ExpMagics`` work); nothing else happens."""
+    magics = ExpMagics(shell=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    return magics
