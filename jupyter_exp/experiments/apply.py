@@ -101,7 +101,7 @@ def branch(git: Git, exp: str, branch_name: str | None = None, *, log: Log) -> s
     ref = f"refs/heads/{branch_name}"
     if git.get_ref(ref):
         raise ExperimentError(f"Git branch '{branch_name}' already exists.")
-    git.set_ref(ref, sha, message=f"dvc: Created from experiment '{info.name}'")
+    git.set_ref(ref, sha)
     message = (
         f"Git branch '{branch_name}' has been created from experiment '{info.name}'.\n"
         f"To switch to the new branch run:\n\n\tgit checkout {branch_name}"

@@ -18,7 +18,7 @@ from jupyter_exp import serialize
 from jupyter_exp.errors import ExperimentError, SCMError
 from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, ExpRef, exp_refs, validate_name
 from jupyter_exp.pipeline import Pipeline
-from jupyter_exp.scm.git import Git
+from jupyter_exp.scm.git import FileEntry, Git
 
 Log = Callable[[str], None]
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -68,17 +68,12 @@ def apply_param_overrides(root: Path, params: list[str] | Mapping[str, Any] | No
     return list(grouped)
 
 
-def lock_hash(root: Path) -> str:
-    """A digest of every ``dvc.lock`` entry: DVC's experiment hash, from which ``exp-xxxxx`` is named."""
-    from jupyter_exp.pipeline import lock as lockfile
-
-    entries: dict[str, Any] = {}
-    for path in sorted(root.glob("**/dvc.lock")):
-        if ".dvc" in path.relative_to(root).parts or ".git" in path.relative_to(root).parts:
-            continue
-        entries[path.relative_to(root).as_posix()] = lockfile.load(path)
-    text = json.dumps(entries, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def lock_hash(files: Mapping[str, FileEntry]) -> str:
+    """Digest of the ``dvc.lock`` files of a workspace snapshot: equal results, equal ``exp-xxxxx`` name."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files if p == "dvc.lock" or p.endswith("/dvc.lock")):
+        digest.update(f"{path}\0{files[path][1].decode()}\n".encode())
+    return digest.hexdigest()
 
 
 class Runner:
@@ -123,22 +118,23 @@ class Runner:
         return result
 
     def _commit(self, baseline: str, name: str | None, force: bool) -> ExpResult:
-        exp_hash = lock_hash(self.root)
+        files = self.git.workspace_files(write=True)
+        exp_hash = lock_hash(files)
         name = name or f"exp-{exp_hash[:5]}"
         ref = str(ExpRef(baseline, name))
-        sha = self.git.snapshot(baseline, f"dvc: commit experiment {exp_hash}")
-        tree = self.git.commit_info(sha).tree
-        for info, existing in exp_refs(self.git).items():
-            same_tree = info.baseline == baseline and self.git.commit_info(existing).tree == tree
-            if same_tree and (info.name == name or name.startswith("exp-")):
-                return ExpResult(info.name, existing, str(info), baseline, reused=True)
+        tree = self.git.write_tree(files)
         old = self.git.get_ref(ref)
-        if old is not None and not force:
-            raise ExperimentError(
-                f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
-                f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
-            )
-        self.git.set_ref(ref, sha, old=old, message=f"dvc: experiment {name}")
+        if old is not None:
+            info = self.git.commit_info(old)
+            if info.tree == tree and info.parents == (baseline,):
+                return ExpResult(name, old, ref, baseline, reused=True)
+            if not force:
+                raise ExperimentError(
+                    f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
+                    f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
+                )
+        sha = self.git.commit_tree(tree, [baseline], f"dvc: commit experiment {exp_hash}")
+        self.git.set_ref(ref, sha, old=old)
         return ExpResult(name, sha, ref, baseline)
 
     # -- checkpoints --------------------------------------------------------------------------------
@@ -180,7 +176,8 @@ class Runner:
         state = {"parent": parent, "ref": ref, "name": name}
 
         def on_checkpoint(_stage: str) -> None:
-            exp_hash = lock_hash(self.root)
+            files = self.git.workspace_files(write=True)
+            exp_hash = lock_hash(files)
             if state["ref"] is None:
                 state["name"] = state["name"] or f"exp-{exp_hash[:5]}"
                 state["ref"] = str(ExpRef(baseline, state["name"]))
@@ -189,7 +186,8 @@ class Runner:
                         f"Experiment conflicts with existing experiment '{state['name']}'. "
                         "Run with -f to overwrite it."
                     )
-            sha = self.git.snapshot(state["parent"], f"dvc: commit checkpoint {exp_hash}")
+            tree = self.git.write_tree(files)
+            sha = self.git.commit_tree(tree, [state["parent"]], f"dvc: commit checkpoint {exp_hash}")
             self.git.set_ref(state["ref"], sha)
             self.git.set_ref(EXEC_CHECKPOINT, sha)
             state["parent"] = sha
