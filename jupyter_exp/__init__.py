@@ -5,11 +5,12 @@ Imports are lazy so that ``import jupyter_exp.live`` inside a training script st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # `typing` costs milliseconds a training script should not pay
 if TYPE_CHECKING:
+    from typing import Any
+
     from jupyter_exp.live import make_checkpoint
     from jupyter_exp.repo import Repo
 
