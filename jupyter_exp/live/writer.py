@@ -5,16 +5,22 @@ whose ``auto_da_alloc`` pushes the new file's data out on every rename over an e
 that inside ``next_step`` would dominate a training step, so the training thread only hands over a
 job; this thread runs it. Jobs are keyed by file and the newest job per file wins: if the disk is
 slower than the steps, intermediate summaries are skipped rather than queued, so memory and latency
-stay bounded. ``wait()`` is the barrier used before a checkpoint and at the end of a run.
+stay bounded. Writes are also spaced at least ``MIN_INTERVAL_SECONDS`` apart (the files are at most
+that stale), which keeps the thread from contending for the GIL with the training loop on every
+step. ``wait()`` is the barrier used before a checkpoint and at the end of a run: it skips the
+spacing and returns once everything submitted is on disk.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from jupyter_exp.errors import LiveError
+
+MIN_INTERVAL_SECONDS = 0.02
 
 
 def write_atomic(path: str, tmp: str, data: bytes) -> None:
@@ -37,6 +43,8 @@ class BackgroundWriter:
         self._jobs: dict[str, Callable[[], None]] = {}
         self._busy = False
         self._stopping = False
+        self._waiters = 0
+        self._next_write = 0.0
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"jupyter-exp-live {name}", daemon=True)
         self._thread.start()
@@ -45,14 +53,21 @@ class BackgroundWriter:
         """Schedule ``job``, replacing a not-yet-started job with the same key."""
         with self._cond:
             self._raise_pending_error()
+            idle = not self._jobs  # otherwise the thread is busy or sleeping until its next write
             self._jobs[key] = job
-            self._cond.notify()
+            if idle:
+                self._cond.notify()
 
     def wait(self) -> None:
         """Block until every submitted job has run; re-raise a failure as LiveError."""
         with self._cond:
-            while self._jobs or self._busy:
-                self._cond.wait()
+            self._waiters += 1
+            self._cond.notify_all()
+            try:
+                while self._jobs or self._busy:
+                    self._cond.wait()
+            finally:
+                self._waiters -= 1
             self._raise_pending_error()
 
     def close(self) -> None:
@@ -73,10 +88,16 @@ class BackgroundWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._jobs and not self._stopping:
-                    self._cond.wait()
-                if not self._jobs:
-                    return
+                while True:
+                    if not self._jobs:
+                        if self._stopping:
+                            return
+                        self._cond.wait()
+                        continue
+                    delay = self._next_write - time.monotonic()
+                    if delay <= 0 or self._waiters or self._stopping:
+                        break
+                    self._cond.wait(delay)
                 key = next(iter(self._jobs))
                 job = self._jobs.pop(key)
                 self._busy = True
@@ -88,4 +109,5 @@ class BackgroundWriter:
             finally:
                 with self._cond:
                     self._busy = False
+                    self._next_write = time.monotonic() + MIN_INTERVAL_SECONDS
                     self._cond.notify_all()

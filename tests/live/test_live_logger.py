@@ -295,3 +295,13 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_failed_background_write_surfaces_as_live_error() -> None:
+    Path("logs.json").mkdir()  # the summary cannot replace a directory
+    live = Live("logs", html=False)
+    live.log_metric("m", 1.0)
+    live.next_step()
+    with pytest.raises(LiveError, match="could not write"):
+        live.flush()
+    live.end()
