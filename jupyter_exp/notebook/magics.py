@@ -280,6 +280,12 @@ class RunHandle:
 _ACTIVE_RUNS: dict[Path, RunHandle] = {}
 
 
+def _is_experiment(result: Any) -> bool:
+    from jupyter_exp.experiments.run import ExpResult
+
+    return isinstance(result, ExpResult)
+
+
 def _baseline_diff(repo: Repo, result: Any) -> list[dict[str, str]]:
     """The experiment just run (now in the workspace) against its baseline: changed metrics and params."""
     diff = repo.experiments.diff(result.baseline)
@@ -441,7 +447,7 @@ class ExpMagics(Magics):
         finally:
             plots.finish()
         show(result, repo)
-        if name == "run":
+        if _is_experiment(result):
             for bundle in _baseline_diff(repo, result):
                 show(RawBundle(bundle))
         return None
@@ -467,7 +473,7 @@ class ExpMagics(Magics):
             try:
                 handle.result = execute(words, run_ctx, PROG)
                 pane.line(as_text(handle.result))
-                if name == "run":
+                if _is_experiment(handle.result):
                     pane.line("\n\n".join(b["text/plain"] for b in _baseline_diff(repo, handle.result)))
             except KeyboardInterrupt as err:
                 handle.interrupted, handle.error = True, err

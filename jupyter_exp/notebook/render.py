@@ -13,7 +13,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from jupyter_exp.commands import JSON, ExpShowView, Table
+from jupyter_exp.commands import JSON, ExpShowView, PlotsPage, Table
 
 if TYPE_CHECKING:
     from jupyter_exp.experiments.diff import DiffResult
@@ -100,6 +100,17 @@ def _experiment_types() -> tuple[type, type]:
     return ExpResult, DiffResult
 
 
+def plots_page_bundle(page: PlotsPage, height: int = 460) -> dict[str, str]:
+    """The offline plots page inline: an iframe ``srcdoc`` keeps its styles off the notebook, and the saved
+    notebook shows the plots without the page file."""
+    document = page.path.read_text(encoding="utf-8")
+    frame = (
+        f'<iframe class="jx-plots" srcdoc="{html.escape(document, quote=True)}" '
+        f'style="width:100%;height:{height}px;border:1px solid #ddd"></iframe>'
+    )
+    return {"text/html": frame, "text/plain": f"Plots: {page.to_text()}"}
+
+
 def show(result: Any, repo: Any = None) -> None:
     """Display one command result in the current cell (``repo`` backs the experiments table's buttons)."""
     ExpResult, DiffResult = _experiment_types()  # noqa: N806
@@ -113,6 +124,8 @@ def show(result: Any, repo: Any = None) -> None:
         _display(table_bundle(result.columns, result.rows, result.title), raw=True)
     elif isinstance(result, ExpShowView):
         _display(exp_table_view(result, repo))
+    elif isinstance(result, PlotsPage):
+        _display(plots_page_bundle(result), raw=True)
     elif isinstance(result, ExpResult):
         summary = experiment_summary(result)
         if summary:
@@ -133,7 +146,7 @@ def as_text(result: Any) -> str:
         return ""
     if isinstance(result, str):
         return result
-    if isinstance(result, (JSON, Table)):
+    if isinstance(result, (JSON, Table, PlotsPage)):
         return result.to_text()
     if isinstance(result, ExpShowView):
         header, body = result.table.to_text_rows(result.precision, timestamp=result.timestamp)
