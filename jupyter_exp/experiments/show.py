@@ -87,23 +87,37 @@ def describe(git: Git, shas: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def _chains(refs: dict[ExpRef, str], baseline: str, collector: Collector) -> list[tuple[ExpRef, list[str]]]:
-    """Each experiment's own commits, tip first; a commit shared by two chains belongs to the older one."""
-    mine = [(info, sha) for info, sha in refs.items() if info.baseline == baseline]
-    mine.sort(key=lambda item: (collector.commit(item[1]).time or 0, item[1]))
-    claimed: set[str] = set()
-    chains = []
-    for info, tip in mine:
+def _chains(
+    refs: dict[ExpRef, str], baseline: str, collector: Collector
+) -> list[tuple[ExpRef, list[str], int]]:
+    """Each experiment's own commits (tip first) and its full length to the baseline.
+
+    A commit on two chains (a modified checkpoint experiment continues another one) belongs to the
+    shorter chain, the one it was first committed on.
+    """
+    full: list[tuple[ExpRef, list[str]]] = []
+    for info, tip in refs.items():
+        if info.baseline != baseline:
+            continue
         chain = []
         current: str | None = tip
-        while current is not None and current != baseline and current not in claimed:
+        while current is not None and current != baseline:
             chain.append(current)
             parents = collector.commit(current).parents
             current = parents[0] if parents else None
-        if not chain:  # the same commit as another experiment: show it anyway
-            chain = [tip]
-        claimed.update(chain)
-        chains.append((info, chain))
+        full.append((info, chain or [tip]))
+    full.sort(key=lambda item: (len(item[1]), collector.commit(item[1][0]).time or 0, item[1][0]))
+    claimed: set[str] = set()
+    chains = []
+    for info, chain in full:
+        own = []
+        for sha in chain:
+            if sha in claimed:
+                break
+            own.append(sha)
+        own = own or chain[:1]  # the same commit as another experiment: show it anyway
+        claimed.update(own)
+        chains.append((info, own, len(chain)))
     return chains
 
 
@@ -112,7 +126,7 @@ def _rows_for_baseline(
 ) -> list[tuple[tuple[Any, ...], list[ExpRow]]]:
     """Experiment groups (sort key, rows) of one baseline, newest first."""
     groups = []
-    for info, chain in _chains(refs, baseline, collector):
+    for info, chain, length in _chains(refs, baseline, collector):
         tip_data = collector.commit(chain[0])
         rows = []
         checkpoint = len(chain) > 1 or tip_data.parents[:1] != [baseline]
@@ -146,7 +160,7 @@ def _rows_for_baseline(
                     error=data.error,
                 )
             )
-        groups.append(((tip_data.time or 0, chain[0]), rows))
+        groups.append(((tip_data.time or 0, length, chain[0]), rows))
     groups.sort(key=lambda group: group[0], reverse=True)
     return groups
 

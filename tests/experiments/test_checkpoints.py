@@ -106,3 +106,59 @@ def test_apply_a_checkpoint_restores_it(ckpt: Experiments, git_repo: Path) -> No
     ckpt.apply(first.checkpoints[0])
     assert (git_repo / "model.txt").read_text() == "0 lr=0.1"
     assert json.loads((git_repo / "metrics.json").read_text())["step"] == 0
+
+
+ENDLESS = """\
+import json, os, time
+from jupyter_exp.live import make_checkpoint
+step = int(open("model.txt").read().split()[0]) + 1 if os.path.exists("model.txt") else 0
+while True:
+    open("model.txt", "w").write(f"{step} lr=0.1")
+    json.dump({"step": step}, open("metrics.json", "w"))
+    make_checkpoint()
+    step += 1
+    time.sleep(0.05)
+"""
+DRIVER = """\
+import json, sys
+from jupyter_exp.experiments import Experiments
+from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.scm.git import Git
+result = Experiments(Pipeline("."), Git("."), log=print).run()
+print(json.dumps({"name": result.name, "ref": result.ref, "n": len(result.checkpoints),
+                  "interrupted": result.interrupted}))
+"""
+
+
+def test_ctrl_c_keeps_every_completed_checkpoint(ckpt: Experiments, git_repo: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    (git_repo / "train.py").write_text(ENDLESS)
+    git(git_repo, "commit", "-q", "-am", "endless training")
+    baseline = git(git_repo, "rev-parse", "HEAD")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER],
+        cwd=git_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        refs = git(git_repo, "for-each-ref", "--format=%(refname)", f"refs/exps/{baseline[:2]}")
+        if refs and len(chain(git_repo, refs.splitlines()[0], baseline)) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"] and summary["n"] >= 3
+    commits = chain(git_repo, summary["ref"], baseline)
+    assert len(commits) == summary["n"]
+    steps = [json.loads(git(git_repo, "show", f"{sha}:metrics.json"))["step"] for sha in reversed(commits)]
+    assert steps == list(range(summary["n"]))  # every completed checkpoint, in order, none torn
+    assert f"Reproduced experiment(s): {summary['name']}" in out
+    fsck(git_repo)
