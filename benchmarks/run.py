@@ -62,7 +62,7 @@ def bench_sweep(ref: Path, n: int, work: Path) -> list[tuple[str, str, str, str]
     over_dvc = float(dvc["per_exp_median_s"]) - float(dvc["bare_scripts_s"])
     return [
         (f"exp run overhead per experiment (N={n})", f"{over_dvc:.3f} s", f"{over_ours:.3f} s", _ratio(over_dvc, over_ours)),
-        (f"exp show at {n} experiments", f"{dvc['exp_show_s']} s", f"{ours['exp_show_s']} s",
+        (f"exp show at {n} experiments", f"{float(dvc['exp_show_s']):.3f} s", f"{float(ours['exp_show_s']):.3f} s",
          _ratio(float(dvc["exp_show_s"]), float(ours["exp_show_s"]))),
     ]
 
@@ -72,7 +72,7 @@ def bench_status(ref: Path, files: int, mb: int, work: Path) -> list[tuple[str, 
     dvc = _run_script("status_bench.sh", "dvc", ref / "bin", str(work / "status-dvc"), str(files), str(mb))
     rows = []
     for key, label in (("first_repro_s", "first repro (hash + cache)"), ("noop_status_median_s", "no-op status")):
-        rows.append((f"{label}, {files} files / {mb} MB", f"{dvc[key]} s", f"{ours[key]} s",
+        rows.append((f"{label}, {files} files / {mb} MB", f"{float(dvc[key]):.3f} s", f"{float(ours[key]):.3f} s",
                      _ratio(float(dvc[key]), float(ours[key]))))
     return rows
 
