@@ -22,7 +22,6 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
-from jupyter_exp.errors import ExperimentError
 from jupyter_exp.experiments.table import ExpRow, ExpTable
 from jupyter_exp.notebook.widgets import ExperimentsTable, LiveMetricsPlot
 from jupyter_exp.notebook.widgets.live_plot import downsample
@@ -303,116 +302,14 @@ def test_refresh_keeps_the_users_view_and_shows_new_columns() -> None:
     assert labels(table)[2] == "exp-new" and table.best[LOSS] == 0.05
 
 
-class RecordingExperiments:
-    """Stands in for ``repo.experiments`` until jupyter_exp.experiments lands: records calls, serves a table."""
-
-    def __init__(self, table: ExpTable) -> None:
-        self.table, self.calls = table, []
-
-    def show(self, **options: Any) -> ExpTable:
-        self.calls.append(("show", options))
-        return self.table
-
-    def apply(self, rev: str, force: bool = False) -> None:
-        self.calls.append(("apply", rev))
-
-    def branch(self, exp: str, branch: str) -> str:
-        self.calls.append(("branch", exp, branch))
-        return branch
-
-    def remove(self, names: list[str]) -> list[str]:
-        self.calls.append(("remove", names))
-        self.table = ExpTable([r for r in self.table.rows if r.name not in names])
-        return names
-
-    def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
-        self.calls.append(("diff", a, b))
-        if a == "missing":
-            raise ExperimentError("'missing' is not an experiment")
-        return {"metrics": {"metrics.json": {"loss": {"old": 0.5, "new": 0.2}}}}
-
-
-class RecordingPlots:
-    def __init__(self) -> None:
-        self.calls = []
-
-    def diff(self, revs: list[str]) -> str:
-        self.calls.append(revs)
-        return "<div class='plots'>compare</div>"
-
-
-class RecordingRepo:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.experiments = RecordingExperiments(sample_table())
-        self.plots = RecordingPlots()
-
-
-def test_buttons_route_to_the_repo_and_show_results(tmp_path: Path, frontend: FrontEnd) -> None:
-    repo = RecordingRepo(tmp_path)
-    table = ExperimentsTable.from_repo(repo, all_commits=False)
-    assert repo.experiments.calls == [("show", {"all_commits": False})]
-
-    FrontEnd.save(table, selected=[sha(1)])
-    FrontEnd.send(table, {"type": "action", "action": "apply", "revs": [sha(1)]})
-    assert ("apply", "exp-one") in repo.experiments.calls
-    assert "exp-one" in table.output and "applied" in table.output
-
-    FrontEnd.send(table, {"type": "action", "action": "branch", "revs": [sha(1)], "name": "best-lr"})
-    assert ("branch", "exp-one", "best-lr") in repo.experiments.calls
-
-    FrontEnd.send(table, {"type": "action", "action": "diff", "revs": [sha(1)]})
-    assert repo.experiments.calls[-1] == ("diff", "main", "exp-one")  # one row: against its baseline
-    assert "&quot;old&quot;: 0.5" in table.output
-    table.run_action("diff", ["workspace", sha(6)])
-    assert repo.experiments.calls[-1] == ("diff", None, "exp-dev-b")
-
-    table.run_action("compare", [sha(1), sha(3)])
-    assert repo.plots.calls == [["exp-one", sha(3)]]  # a checkpoint is named by its sha
-    assert "compare" in table.output
-
-    table.selected = [sha(1), BASE, sha(7)]
-    FrontEnd.send(table, {"type": "action", "action": "remove", "revs": table.selected})
-    assert ("remove", ["exp-one", "exp-dev-a"]) in repo.experiments.calls  # never the baseline
-    assert "exp-one" not in labels(table) and table.selected == [BASE]  # refreshed after removing
-
-
-def test_action_errors_show_in_the_output_without_raising(tmp_path: Path) -> None:
-    table = ExperimentsTable.from_repo(RecordingRepo(tmp_path))
-    assert table.run_action("apply", [sha(1), sha(6)]) is None
-    assert "select exactly one" in table.output and isinstance(table.last_error, ExperimentError)
-    table.run_action("branch", [sha(1)])
-    assert "needs a name" in table.output
-    table.run_action("remove", ["workspace"])
-    assert "not the workspace" in table.output
-    bare = ExperimentsTable(sample_table())
-    bare.run_action("apply", [sha(1)])
-    assert "no handler for 'apply'" in bare.output
-
-
-def test_custom_callbacks_override_the_repo() -> None:
+def test_custom_callbacks_and_errors_without_a_repo() -> None:
     seen = []
     table = ExperimentsTable(sample_table(), actions={"compare": lambda revs: seen.append(revs) or "ok"})
     table.selected = [sha(6), sha(7)]
     assert table.run_action("compare") == "ok"
     assert seen == [[sha(6), sha(7)]] and table.output == "<pre>ok</pre>"
-
-
-def test_auto_refresh_follows_experiment_refs(tmp_path: Path) -> None:
-    repo = RecordingRepo(tmp_path)
-    (tmp_path / ".git" / "refs" / "exps").mkdir(parents=True)
-    table = ExperimentsTable.from_repo(repo).auto_refresh(interval=0.05)
-    try:
-        repo.experiments.table = ExpTable(sample_table().rows[:2])
-        ref = tmp_path / ".git" / "refs" / "exps" / "ab" / "cdef" / "exp-new"
-        ref.parent.mkdir(parents=True)
-        ref.write_text(sha(9) + "\n")
-        deadline = time.monotonic() + 5
-        while len(table.rows) != 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert labels(table) == ["workspace", "main"]
-    finally:
-        table.stop_auto_refresh()
+    assert table.run_action("apply", [sha(1)]) is None
+    assert "no handler for 'apply'" in table.output and table.last_error is not None
 
 
 def test_table_fallbacks_html_and_text() -> None:

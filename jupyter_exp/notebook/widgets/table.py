@@ -292,14 +292,12 @@ class ExperimentsTable(anywidget.AnyWidget):
         def apply(revs: list[str]) -> Any:
             rec = one(revs)
             self.repo.experiments.apply(self._ref(rec))
-            return f"Changes for experiment '{rec['name'] or rec['label']}' have been applied to your workspace."
+            return f"Changes for experiment '{rec['name'] or rec['label']}' have been applied to your current workspace."
 
         def branch(revs: list[str], name: str = "") -> Any:
             if not name:
                 raise ExperimentError("branch needs a name for the new Git branch")
-            rec = one(revs)
-            created = self.repo.experiments.branch(self._ref(rec), name)
-            return f"Git branch '{created or name}' has been created from experiment '{rec['label']}'."
+            return self.repo.experiments.branch(self._ref(one(revs)), name)
 
         def remove(revs: list[str]) -> Any:
             refs = list(dict.fromkeys(self._ref(r) for r in self._rows_by_rev(revs) if r["kind"] in _REMOVABLE))
@@ -321,7 +319,11 @@ class ExperimentsTable(anywidget.AnyWidget):
             return self.repo.experiments.diff(a, b)
 
         def compare(revs: list[str]) -> Any:
-            return self.repo.plots.diff([self._ref(r) for r in self._rows_by_rev(revs)])
+            rows = self._rows_by_rev(revs)
+            plots = getattr(self.repo, "plots", None)
+            if plots is not None:
+                return plots.diff([self._ref(r) for r in rows])
+            return _plots_page(self.repo, rows)
 
         return {"apply": apply, "branch": branch, "remove": remove, "diff": diff, "compare": compare}
 
@@ -431,10 +433,27 @@ class ExperimentsTable(anywidget.AnyWidget):
         return data, metadata
 
 
+def _plots_page(repo: Any, rows: list[dict[str, Any]]) -> str:
+    """``plots diff`` of the selected rows as one offline HTML page, for a Repo without a ``plots`` API."""
+    from jupyter_exp.fsutil import WorkspaceTree
+    from jupyter_exp.plots import collect
+    from jupyter_exp.plots.render import render_page
+
+    trees = {
+        row["label"]: WorkspaceTree(repo.root) if row["rev"] == "workspace" else repo.scm.tree(row["rev"])
+        for row in rows
+    }
+    return render_page(collect(trees), title="Compare " + ", ".join(trees))
+
+
 def _result_html(result: Any) -> str:
     """An action's result as HTML for the output area (rich objects through their own ``_repr_html_``)."""
     if result is None:
         return '<div class="jx-done">Done.</div>'
+    if isinstance(result, os.PathLike) and os.fspath(result).endswith(".html"):
+        result = Path(result).read_text(encoding="utf-8")
+    if isinstance(result, str) and result.lstrip().startswith(("<!DOCTYPE", "<html", "<div", "<figure")):
+        return result
     if hasattr(result, "_repr_html_"):
         rendered = result._repr_html_()
         if rendered:
@@ -443,7 +462,7 @@ def _result_html(result: Any) -> str:
         result = result.to_markdown()
     elif not isinstance(result, str):
         result = json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else repr(result)
-    return f"<pre>{html.escape(result)}</pre>"
+    return f"<pre>{html.escape(result, quote=False)}</pre>"
 
 
 def _git_dir(root: Path) -> Path:
