@@ -73,7 +73,10 @@ def _print_table(table: Table) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     try:
-        render(execute(words, Context(log=_log, confirm=_confirm)))
+        result = execute(words, Context(log=_log, confirm=_confirm))
+        render(result)
+        if getattr(result, "interrupted", False):  # Ctrl-C ended checkpoint training: kept, yet not a success
+            raise KeyboardInterrupt
     except JupyterExpError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return err.exit_code
