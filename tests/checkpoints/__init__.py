@@ -1,0 +1,1 @@
+"""Checkpoint experiments driven through the real CLI."""

