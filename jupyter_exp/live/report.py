@@ -10,16 +10,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 REFRESH_SECONDS = 5
 WIDTH, HEIGHT = 460, 240
 LEFT, RIGHT, TOP, BOTTOM = 62, 14, 12, 34
 
 
-@dataclass(frozen=True)
-class PlotSeries:
+class PlotSeries(NamedTuple):
     """A metric to draw: its name, (step, value) points (already downsampled) and its last value."""
 
     name: str
@@ -122,10 +121,13 @@ def _axes_and_line(points: Sequence[tuple[int, float]], finite: list[tuple[int, 
         parts.append(f'<text x="{sx(x):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}">{x:.6g}</text>')
     parts.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 3}" text-anchor="middle">step</text>')
     # Non-finite values break the line rather than being drawn at a made-up height.
+    x_scale, y_scale = plot_w / (x_max - x_min), plot_h / (y_max - y_min)
+    x_off, y_off = LEFT - x_min * x_scale, TOP + y_max * y_scale
+    isfinite = math.isfinite
     segments: list[list[str]] = [[]]
     for x, y in points:
-        if math.isfinite(y):
-            segments[-1].append(f"{sx(x):.1f},{sy(y):.1f}")
+        if isfinite(y):
+            segments[-1].append("%.1f,%.1f" % (x_off + x * x_scale, y_off - y * y_scale))  # noqa: UP031 - hot loop
         elif segments[-1]:
             segments.append([])
     for segment in segments:
@@ -149,7 +151,7 @@ class Downsampled:
 
     __slots__ = ("points", "stride", "seen", "limit")
 
-    def __init__(self, limit: int = 500) -> None:
+    def __init__(self, limit: int = 300) -> None:
         self.points: list[tuple[int, float]] = []
         self.stride = 1
         self.seen = 0
