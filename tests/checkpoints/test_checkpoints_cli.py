@@ -7,6 +7,7 @@ checkpoint, and the ``╓ ╟ ╨`` chains of ``exp show``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -51,6 +52,22 @@ def test_each_step_is_a_checkpoint_commit_on_the_experiment_ref(numpy_project: P
     assert project.git("ls-files", "--stage") == index_before
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project.root, check=True, capture_output=True)
     assert not (project.root / SIGNAL_FILE).exists()
+
+    # `exp show` as the release draws a chain: tip named, older ones by sha, step and metrics on each.
+    header, *rows = show_rows(project.run_cli("show", "--no-timestamp"))
+    assert header[:4] == ["Experiment", "step", "loss", "w0"]
+    assert [row[0] for row in rows] == [
+        "workspace",
+        "master",
+        f"│ ╓ {name}",
+        f"│ ╟ {chain[2][:7]}",
+        f"│ ╟ {chain[1][:7]}",
+        f"├─╨ {chain[0][:7]}",
+    ]
+    assert [row[1] for row in rows] == ["3", "-", "3", "2", "1", "0"]
+    losses = [float(row[2]) for row in rows[2:]]
+    assert losses == sorted(losses)  # the loss falls step after step, newest first
+    assert float(rows[0][2]) == losses[0]
 
 
 def test_sigint_keeps_completed_checkpoints_and_a_rerun_resumes(numpy_project: Project) -> None:
@@ -139,3 +156,37 @@ def test_changed_params_or_code_start_a_modified_chain(numpy_project: Project) -
         f"│ ╟ {first_chain[1][:7]}",
         f"├─╨ {first_chain[0][:7]}",
     ]
+
+
+def test_reset_removes_checkpoint_outputs_and_starts_a_new_chain(numpy_project: Project) -> None:
+    project = numpy_project
+    first = experiment_name(project.run_cli("run"))
+    first_tip = project.exp_refs()[project.ref_of(first)]
+
+    out = project.run_cli("run", "--reset")
+    assert "fresh start" in out and "resuming" not in out
+    reset = experiment_name(out)
+    reset_chain = project.chain(project.exp_refs()[project.ref_of(reset)])
+    assert project.git("rev-parse", f"{reset_chain[0]}^") == project.baseline  # not on top of the old chain
+    assert [project.assert_consistent(sha) for sha in reset_chain] == [0, 1, 2]
+    assert first_tip not in reset_chain
+    assert project.exp_refs()[project.ref_of(first)] == first_tip  # the old chain is kept
+    assert tsv_steps((project.root / "logs" / "loss.tsv").read_text()) == [0, 1, 2]
+
+
+def test_apply_restores_a_checkpoint(numpy_project: Project) -> None:
+    project = numpy_project
+    name = experiment_name(project.run_cli("run"))
+    chain = project.chain(project.exp_refs()[project.ref_of(name)])
+
+    project.run_cli("apply", chain[1][:7])
+
+    model = (project.root / "model.npy").read_bytes()
+    assert int(np.load(project.root / "model.npy")[0]) == 1
+    assert hashlib.md5(model).hexdigest() == project.model_entry(chain[1])["md5"]
+    assert json.loads((project.root / "logs.json").read_text())["step"] == 1
+    assert (project.root / "dvc.lock").read_text().rstrip("\n") == project.show_file(chain[1], "dvc.lock")
+    assert tsv_steps((project.root / "logs" / "loss.tsv").read_text()) == [0, 1]
+    # Training resumes from the applied checkpoint: a modified chain branching off it.
+    out = project.run_cli("run", "-S", "train.epochs=1")
+    assert "resuming at step 2" in out
