@@ -8,10 +8,12 @@ Layout for ``Live("logs")``::
     logs.json             summary: {"step": N, "loss": ..., "train": {"acc": ...}} (last value of each)
     logs.html             self-contained report (table + inline SVG plots)
 
-Why it is fast: each metric's TSV stays open in append mode and is flushed once per step; the summary
-is one small atomic write per step from an in-memory tree; the report is redrawn at most once a
-second from bounded, downsampled series. Nothing ever re-reads the history, so a step costs the same
-at step 10 and at step 10,000.
+Why it is fast: each metric's TSV stays open in append mode and is flushed once per step (rows are
+on disk when ``next_step`` returns); the summary is a snapshot of an in-memory tree handed each step
+to a background writer, which replaces ``logs.json`` atomically, newest snapshot first, at most every
+20 ms; the report is redrawn at most once a second from bounded, downsampled series, on the same
+thread. ``flush()``, ``end()`` and a checkpoint wait until both are current. Nothing ever re-reads
+the history, so a step costs the same at step 10 and at step 10,000.
 
 Semantics worth knowing:
 
@@ -163,6 +165,7 @@ class Live:
         from jupyter_exp.live.writer import BackgroundWriter
 
         self._writer = BackgroundWriter(self._dir)
+        self._pid = os.getpid()
         _open_loggers.add(self)
 
     # -- public API ---------------------------------------------------------------------------------
@@ -571,4 +574,5 @@ def make_checkpoint() -> bool:
 def _end_open_loggers() -> None:
     """DVC 2.0 scripts never call ``end()``: finish every open run at exit (summary, final report)."""
     for live in list(_open_loggers):
-        live.end()
+        if live._pid == os.getpid():  # a forked child has no writer thread; its parent finishes the run
+            live.end()
