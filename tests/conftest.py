@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,25 @@ _NO_DVC_REASON = (
     "no reference DVC found (set JUPYTER_EXP_DVC_VENV, or install dvc==3.67.1 in /tmp/ref "
     "or benchmarks/.ref-venv)"
 )
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Make ``from conftest import X`` in a test module mean its nearest ``conftest.py``.
+
+    Folders without ``__init__.py`` each load their conftest as the top-level module ``conftest``, so
+    the last one collected would otherwise win (a test importing ``DVC`` would get the browser folder's).
+    """
+    if not isinstance(collector, pytest.Module):
+        return
+    folder = Path(collector.path).parent
+    candidates = [
+        plugin
+        for plugin in collector.config.pluginmanager.get_plugins()
+        if getattr(plugin, "__name__", None) == "conftest"  # not a package's (``scm.conftest``)
+        and folder.is_relative_to(Path(plugin.__file__).parent)
+    ]
+    if candidates:
+        sys.modules["conftest"] = max(candidates, key=lambda plugin: len(Path(plugin.__file__).parts))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
