@@ -37,12 +37,13 @@ def load_text(text: str, name: str) -> dict[str, dict[str, Any]]:
     return stages
 
 
-def load(path: Path) -> dict[str, dict[str, Any]]:
+def load(path: Path, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """The stages of the lock at ``path``; ``name`` (its path inside the repo) is what errors show."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    return load_text(text, path.name if path.parent == Path(".") else str(path))
+    return load_text(text, name or str(path))
 
 
 def dump_text(stages: dict[str, dict[str, Any]]) -> str:

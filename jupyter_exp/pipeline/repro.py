@@ -8,6 +8,7 @@ interrupted or failed run leaves every earlier stage saved and the failing one u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -92,6 +93,9 @@ class Pipeline:
             self.root, cache_dir=cache_config.get("dir"), link_types=cache_config.get("type") or ("copy",),
             hasher=self.hasher,
         )
+        # Uncached outputs (metrics with `cache: false`) are kept for the run cache as copies, as DVC
+        # does: linking would make the user's workspace file a read-only cache object.
+        self.copy_cache = Cache(self.root, cache_dir=cache_config.get("dir"), hasher=self.hasher)
         self.run_cache = RunCache(self.cache.cache_dir / "runs")
 
     # -- collection ---------------------------------------------------------------------------------
@@ -186,7 +190,7 @@ class Pipeline:
     def _lock(self, stage: Stage) -> dict[str, Any] | None:
         if stage.is_data_source:
             return None
-        return lockfile.load(self.root / stage.lockfile).get(stage.name)
+        return lockfile.load(self.root / stage.lockfile, stage.lockfile).get(stage.name)
 
     def params_values(self, stage: Stage, *, strict: bool) -> dict[str, dict[str, Any]]:
         """Current values of the stage's declared params, in ``dvc.lock`` layout."""
@@ -230,32 +234,50 @@ class Pipeline:
                 elif current.md5 != recorded:
                     outs[out.def_path] = "modified"
             return StageChanges(deps={}, outs=outs)
-        entry = self._lock(stage)
-        changes = StageChanges(deps={}, outs={}, always=stage.always_changed)
-        if entry is None:
+        entry = self._lock(stage) or {}
+        # DVC 3: a stage with neither deps nor outs runs every time (a "callback" stage).
+        callback = not (stage.deps or stage.params or stage.outs)
+        changes = StageChanges(deps={}, outs={}, always=stage.always_changed or callback)
+        if entry and entry.get("cmd") != _cmd_for_lock(stage):
             changes.command = True
-            for out in stage.outs:
-                if not os.path.lexists(self.root / out.path):
-                    changes.outs[out.def_path] = "deleted"
-            return changes
-        if entry.get("cmd") != _cmd_for_lock(stage):
-            changes.command = True
+        if not stage.frozen:  # a frozen stage's deps are not checked, its outputs still are
+            self._dep_changes(stage, entry, changes)
+        locked_outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or []}
+        for out in stage.outs:
+            current = self._hash(out.path)
+            if current is None:
+                changes.outs[out.def_path] = "deleted"
+            elif locked_outs.get(out.def_path) != current.md5:
+                changes.outs[out.def_path] = "modified"
+        return changes
+
+    def _dep_changes(self, stage: Stage, entry: dict[str, Any], changes: StageChanges) -> None:
+        """Deps and params against the lock entry, worded as ``dvc status``: with no entry, present
+        deps read as "modified" and params files as "new". Deps or params removed from the
+        definition count as a changed command, so the lock is rewritten to match it."""
         locked_deps = {d.get("path"): d.get("md5") for d in entry.get("deps") or []}
         for dep in stage.deps:
             current = self._hash(dep.path)
             if current is None:
                 changes.deps[dep.def_path] = "deleted"
-            elif dep.def_path not in locked_deps:
-                changes.deps[dep.def_path] = "new"
-            elif locked_deps[dep.def_path] != current.md5:
+            elif locked_deps.get(dep.def_path) != current.md5:
                 changes.deps[dep.def_path] = "modified"
-        if set(locked_deps) - {d.def_path for d in stage.deps}:
-            changes.command = True
         locked_params = entry.get("params") or {}
-        for file, values in self.params_values(stage, strict=False).items():
-            old = locked_params.get(file, {})
+        undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
+        undeclared |= set(locked_params) - {p.def_path for p in stage.params}
+        current_params = self.params_values(stage, strict=False)
+        for dep in stage.params:
+            if dep.def_path not in current_params:
+                changes.deps[dep.def_path] = "deleted"
+                continue
+            if dep.def_path not in locked_params:
+                changes.deps[dep.def_path] = "new"
+                continue
+            values, old = current_params[dep.def_path], locked_params[dep.def_path] or {}
+            declared = set(dep.keys) if dep.keys else set(values) | set(old)
+            undeclared |= set(old) - declared
             diff = {}
-            for key in sorted(set(values) | set(old)):
+            for key in sorted(declared):
                 if key not in values:
                     diff[key] = "deleted"
                 elif key not in old:
@@ -263,28 +285,17 @@ class Pipeline:
                 elif values[key] != old[key]:
                     diff[key] = "modified"
             if diff:
-                changes.deps[file] = diff
-        locked_outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or []}
-        for out in stage.outs:
-            current = self._hash(out.path)
-            if current is None:
-                changes.outs[out.def_path] = "deleted"
-            elif out.def_path not in locked_outs:
-                changes.outs[out.def_path] = "new"
-            elif locked_outs[out.def_path] != current.md5:
-                changes.outs[out.def_path] = "modified"
-        return changes
+                changes.deps[dep.def_path] = diff
+        if entry and undeclared:
+            changes.command = True
 
     def status(self, targets: Iterable[str] | None = None, *, recursive: bool = False) -> dict[str, list[Any]]:
         """``{stage: [why, ...]}`` for every stage out of date, as ``dvc status --json``; ``{}`` when clean."""
         graph = self.graph()
-        names = graph.ordered(graph.closure(self.select(graph, targets, recursive=recursive)))
+        wanted = graph.closure(self.select(graph, targets, recursive=recursive))
         result: dict[str, list[Any]] = {}
-        for name in names:
-            stage = graph.stages[name]
-            if stage.frozen:
-                continue
-            changed = self.changes(stage)
+        for name in (n for n in graph.stages if n in wanted):  # declaration order, as `dvc status`
+            changed = self.changes(graph.stages[name])
             if changed:
                 result[name] = changed.as_status()
         return result
@@ -318,12 +329,12 @@ class Pipeline:
             names = graph.ordered(selected)
         else:
             names = graph.ordered(graph.closure(selected, downstream=downstream))
-        forced = set(names) if force and not targets else set(selected) if force else set()
+        forced = set(names) if force else set()  # DVC 3: -f runs every stage of the plan
         ran: list[str] = []
         for name in names:
             stage = graph.stages[name]
             if stage.frozen:
-                self.log(f"Stage '{name}' is frozen, skipping")
+                self._verify_frozen(stage, dry=dry)
                 continue
             if stage.is_data_source:
                 self._verify_data_source(stage, dry=dry)
@@ -350,6 +361,22 @@ class Pipeline:
             ran.append(name)
         return ran
 
+    def _verify_frozen(self, stage: Stage, *, dry: bool) -> None:
+        """A frozen stage never runs. As in DVC, its outputs must exist; changed ones are recorded in
+        ``dvc.lock`` as they are (a commit)."""
+        if not self.changes(stage):
+            self.log(f"Stage '{stage.addressing}' is frozen, skipping")
+            return
+        self.log(f"Verifying outputs in frozen stage: '{stage.addressing}'")
+        missing = [out.def_path for out in stage.outs if not os.path.lexists(self.root / out.path)]
+        if missing:
+            raise ReproductionError(
+                f"frozen stage {stage}: missing output " + ", ".join(f"'{m}'" for m in missing)
+                + " (unfreeze the stage to run it)"
+            )
+        if not dry:
+            self.commit([stage.addressing])
+
     def _verify_data_source(self, stage: Stage, *, dry: bool) -> None:
         changes = self.changes(stage)
         if not changes:
@@ -357,7 +384,7 @@ class Pipeline:
             return
         self.log(f"Verifying data sources in stage: '{stage.dvcfile}'")
         if not dry:
-            self.add([out.path for out in stage.outs])
+            self.add([str(self.root / out.path) for out in stage.outs])
 
     def _dep_entries(self, stage: Stage) -> list[dict[str, Any]]:
         entries = []
@@ -433,7 +460,7 @@ class Pipeline:
         deps = self._dep_entries(stage)
         params = self.params_values(stage, strict=True)
         entry_without_outs = self._lock_entry(stage, deps, params, [])
-        if run_cache and not stage.checkpoint_outs:
+        if run_cache and _run_cacheable(stage):
             cached = self.run_cache.lookup(entry_without_outs)
             if cached is not None and self._restore_from_run_cache(stage, cached):
                 self.log(f"Stage '{stage.addressing}' is cached - skipping run, checking out outputs")
@@ -459,7 +486,10 @@ class Pipeline:
                 )
         entry = self._lock_entry(stage, deps, params, self._out_entries(stage))
         self._write_lock(stage, entry)
-        if not stage.checkpoint_outs and not stage.always_changed:
+        if _run_cacheable(stage):
+            for out in stage.outs:
+                if not out.cache:
+                    self.copy_cache.save(out.path)
             self.run_cache.save(entry_without_outs, entry)
 
     def _restore_from_run_cache(self, stage: Stage, entry: dict[str, Any]) -> bool:
@@ -470,11 +500,11 @@ class Pipeline:
             if recorded is None:
                 return False
             info = HashInfo.from_lock_entry(recorded)
-            if not out.cache or not self.cache.exists(info):
+            if not self.cache.exists(info):
                 return False
             infos.append((out, info))
         for out, info in infos:
-            self.cache.checkout(self.root / out.path, info, force=True)
+            (self.cache if out.cache else self.copy_cache).checkout(out.path, info, force=True)
         return True
 
     def _write_lock(self, stage: Stage, entry: dict[str, Any]) -> None:
@@ -495,8 +525,11 @@ class Pipeline:
             signal_file.parent.mkdir(parents=True, exist_ok=True)
             signal_file.unlink(missing_ok=True)
         pipe = subprocess.PIPE if on_output is not None else None
+        # Its own session, so an interrupt reaches the whole command (the shell and what it started),
+        # not only the shell: see _interrupt.
         proc = subprocess.Popen(
-            cmd, shell=True, cwd=cwd, env=env, stdout=pipe, stderr=subprocess.STDOUT if pipe else None
+            cmd, shell=True, cwd=cwd, env=env, stdout=pipe, stderr=subprocess.STDOUT if pipe else None,
+            start_new_session=True,
         )
         done = threading.Event()
         failures: list[BaseException] = []
@@ -575,15 +608,22 @@ class Pipeline:
         return None
 
     def _recorded_outputs(self, stage: Stage) -> list[tuple[Output, HashInfo]]:
-        if stage.is_data_source:
-            return [(out, HashInfo.from_lock_entry({**out.options, "path": out.def_path})) for out in stage.outs]
-        entry = self._lock(stage) or {}
-        recorded = {o["path"]: o for o in entry.get("outs") or []}
-        return [
-            (out, HashInfo.from_lock_entry(recorded[out.def_path]))
-            for out in stage.outs
-            if out.cache and out.def_path in recorded
-        ]
+        """Cached outputs with the hashes ``dvc.lock`` (or the ``.dvc`` file) records for them."""
+        try:
+            if stage.is_data_source:
+                return [
+                    (out, HashInfo.from_lock_entry({**out.options, "path": out.def_path})) for out in stage.outs
+                ]
+            entry = self._lock(stage) or {}
+            recorded = {o.get("path"): o for o in entry.get("outs") or []}
+            return [
+                (out, HashInfo.from_lock_entry(recorded[out.def_path]))
+                for out in stage.outs
+                if out.cache and out.def_path in recorded
+            ]
+        except YAMLFileError as exc:
+            where = stage.dvcfile if stage.is_data_source else f"{stage.lockfile}' stage '{stage.name}"
+            raise YAMLFileError(f"'{where}': {exc}") from exc
 
     def checkout(self, targets: Iterable[str] | None = None, *, force: bool = False) -> list[str]:
         """Bring cached outputs back into the workspace to match ``dvc.lock`` and ``.dvc`` files."""
@@ -594,7 +634,7 @@ class Pipeline:
                 current = self._hash(out.path)
                 if current is not None and current.md5 == info.md5:
                     continue
-                self.cache.checkout(self.root / out.path, info, force=force)
+                self.cache.checkout(out.path, info, force=force)
                 restored.append(out.path)
         return restored
 
@@ -606,7 +646,7 @@ class Pipeline:
             stage = graph.stages[name]
             if stage.is_data_source:
                 if self.changes(stage):
-                    self.add([out.path for out in stage.outs])
+                    self.add([str(self.root / out.path) for out in stage.outs])
                     committed.append(name)
                 continue
             if not self.changes(stage):
@@ -627,6 +667,14 @@ class Pipeline:
                 if info.isdir and self.cache.exists(info):
                     used.update(e.md5 for e in self.cache.load_dir_manifest(info.md5))
         return used
+
+
+def _run_cacheable(stage: Stage) -> bool:
+    """DVC's rule: only stages with deps (or params) and outputs, none persistent or checkpoint, that
+    are not always changed; others depend on more than their inputs."""
+    if stage.always_changed or not (stage.deps or stage.params) or not stage.outs:
+        return False
+    return not any(out.persist or out.checkpoint for out in stage.outs)
 
 
 def _has_key(data: Any, key: str) -> bool:
@@ -657,13 +705,17 @@ def _serve_checkpoints(
 
 
 def _interrupt(proc: subprocess.Popen[bytes]) -> None:
-    """Forward Ctrl-C to the command (a kernel interrupt does not reach it), then make sure it ends."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    """Forward Ctrl-C to the command's process group (it has its own session, so neither a terminal's
+    Ctrl-C nor a kernel interrupt reaches it directly), then make sure all of it ends."""
+    _signal_group(proc, signal.SIGINT)
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_group(proc, signal.SIGKILL)  # whatever the shell started and left behind
+    proc.wait()
     sys.stdout.flush()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
