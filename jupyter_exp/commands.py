@@ -168,9 +168,9 @@ def execute(argv: Sequence[str], ctx: Context, prog: str = "jupyter exp") -> Any
     spec, args, help_text = parse(argv, prog)
     if spec is None:
         if getattr(args, "version", False):
-            from jupyter_exp import __version__
+            from importlib.metadata import version
 
-            return __version__
+            return version("jupyter-exp")
         return help_text
     if args.quiet:
         ctx = replace(ctx, log=_silent)
