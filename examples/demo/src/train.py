@@ -14,12 +14,15 @@ import yaml
 
 from jupyter_exp import live
 
-params = yaml.safe_load(open("params.yaml"))["train"]
-rows = [(float(r["x"]) ** 2 + float(r["y"]) ** 2, int(r["label"])) for r in csv.DictReader(open(sys.argv[1]))]
+with open("params.yaml") as f:
+    params = yaml.safe_load(f)["train"]
+with open(sys.argv[1]) as f:
+    rows = [(float(r["x"]) ** 2 + float(r["y"]) ** 2, int(r["label"])) for r in csv.DictReader(f)]
 
 model = {"w": 0.0, "b": 0.0, "epoch": 0}
 if os.path.exists("model.json"):  # resume from the last checkpoint
-    model = json.load(open("model.json"))
+    with open("model.json") as f:
+        model = json.load(f)
 
 live.init("logs", resume=model["epoch"] > 0)
 for epoch in range(model["epoch"], model["epoch"] + params["epochs"]):
