@@ -9,6 +9,7 @@ without a traceback while still failing the cell (so "Run all" stops there).
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import shlex
 import sys
@@ -149,7 +150,7 @@ class LivePlots:
         from jupyter_exp.notebook.widgets.live_plot import LiveMetricsPlot
 
         for directory in directories:
-            plot = LiveMetricsPlot(directory, title=f"Live metrics: {relpath(directory, root)}")
+            plot = LiveMetricsPlot(directory, title=relpath(directory, root))
             handle = display(plot, display_id=True)
             plot.start()
             self.entries.append((directory, plot, handle))
@@ -169,10 +170,31 @@ class LivePlots:
 # background runs
 
 
-class _OutputPane:
-    """Text output of a background run, shown through a display id so it updates from any thread.
+@functools.cache
+def _pane_class() -> type:
+    """An HTML widget with a readable text fallback (defined on first use: ipywidgets is a heavy import)."""
+    import html
 
-    (Plain prints from a thread reach whichever cell is running *now*; a display update reaches this one.)
+    import ipywidgets
+
+    class OutputPane(ipywidgets.HTML):  # type: ignore[misc]
+        text = ""
+
+        def show_text(self, text: str) -> None:
+            self.text = text
+            self.value = f'<pre class="jx-run-output" style="max-height:24em;overflow:auto;margin:0">{html.escape(text)}</pre>'
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+            return {**super()._repr_mimebundle_(**kwargs), "text/plain": self.text}
+
+    return OutputPane
+
+
+class _OutputPane:
+    """Text output of a background run, in a widget so it updates from the run's thread.
+
+    Prints from a thread, and display updates, are routed by the kernel to whichever cell runs *now* (and
+    dropped when none does); widget state travels over its own comm, so this pane keeps updating.
     """
 
     max_chars = 20_000
@@ -185,7 +207,9 @@ class _OutputPane:
         self._lock = threading.Lock()
         self._last = 0.0
         self._timer: threading.Timer | None = None
-        self.handle = display({"text/plain": "Starting in the background..."}, raw=True, display_id=True)
+        self.widget = _pane_class()()
+        self.widget.show_text("Starting in the background...")
+        display(self.widget)
 
     def write(self, chunk: str) -> None:
         with self._lock:
@@ -208,8 +232,7 @@ class _OutputPane:
                 self._timer.cancel()
                 self._timer = None
             text = self.text
-        if self.handle is not None:
-            self.handle.update({"text/plain": text}, raw=True)
+        self.widget.show_text(text)
 
 
 class RunHandle:
@@ -229,10 +252,16 @@ class RunHandle:
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
+        self.pane: _OutputPane | None = None
 
     @property
     def done(self) -> bool:
         return self._finished.is_set()
+
+    @property
+    def output(self) -> str:
+        """What the run printed so far (its stages' output, progress and the final summary)."""
+        return self.pane.text if self.pane is not None else ""
 
     def wait(self, timeout: float | None = None) -> Any:
         if not self._finished.wait(timeout):
@@ -328,8 +357,19 @@ def _yaml_stage(body: str) -> tuple[Any | None, str]:
     except Exception as exc:
         return None, " ".join(str(exc).split())
     if isinstance(data, dict) and ("cmd" in data or {"foreach", "do"} <= set(data) or "matrix" in data):
+        _indent_leading_comment(data)
         return data, ""
     return None, "a stage mapping needs cmd, foreach+do or matrix"
+
+
+def _indent_leading_comment(stage: Any) -> None:
+    """A comment above the cell's first key would land in column 0 inside ``stages:``; indent it with the keys."""
+    leading = getattr(stage.ca, "comment", None)
+    if not leading or not leading[1]:
+        return
+    lines = [line.strip()[1:].strip() for token in leading[1] for line in token.value.splitlines() if line.strip()]
+    stage.ca.comment = None
+    stage.yaml_set_start_comment("\n".join(lines), indent=4)  # stages.<name>.<key>: 2 + 2 spaces
 
 
 def _stage_definition(args: Any, cmd: str, extra_deps: Sequence[str] = ()) -> dict[str, Any]:
@@ -457,7 +497,7 @@ class ExpMagics(Magics):
         repo = ctx.repo()
         handle = RunHandle(words, repo.root)
         plots = LivePlots(live_directories(repo, getattr(args, "targets", None)), repo.root)
-        pane = _OutputPane()
+        pane = handle.pane = _OutputPane()
 
         def log(message: str) -> None:
             handle.check_interrupted()

@@ -423,6 +423,8 @@ def test_background_run_keeps_the_kernel_usable(shell: Any, repo: Path) -> None:
     pane = cell.outputs[0]["text/plain"]  # the pane's first version; updates go to its display id
     assert pane.startswith("Starting in the background")
     assert (repo / "done.txt").read_text() == "ok"
+    assert "tick 1" in handle.output and "Reproduced experiment(s): background" in handle.output
+    assert "background vs baseline" in handle.output and "n" in handle.output
 
 
 def test_background_run_can_be_interrupted(shell: Any, repo: Path) -> None:
