@@ -109,11 +109,12 @@ class Project:
     def step_of(self, sha: str) -> int:
         return int(json.loads(self.show_file(sha, "logs.json"))["step"])
 
-    def model_entry(self, sha: str) -> dict[str, object]:
+    def model_entry(self, sha: str, path: str = "model.npy") -> dict[str, object]:
+        """The ``dvc.lock`` entry of the checkpoint output ``path`` in commit ``sha``."""
         import yaml
 
         lock = yaml.safe_load(self.show_file(sha, "dvc.lock"))
-        (entry,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "model.npy"]
+        (entry,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == path]
         return entry
 
     def cache_object(self, md5: str) -> Path:
