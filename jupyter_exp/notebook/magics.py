@@ -26,7 +26,14 @@ from traitlets import Unicode
 from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import atomic_write_text, relpath
-from jupyter_exp.notebook.render import RawBundle, as_text, diff_bundles, show, table_bundle
+from jupyter_exp.notebook.render import (
+    RawBundle,
+    as_text,
+    diff_bundles,
+    experiment_summary,
+    show,
+    table_bundle,
+)
 
 if TYPE_CHECKING:
     from jupyter_exp.repo import Repo
@@ -270,11 +277,25 @@ class RunHandle:
             raise CellError(_describe_error(self.error)) from None
         return self.result
 
-    def interrupt(self) -> None:
-        """Ask the run to stop: the running command gets SIGINT, no further stage starts."""
+    def interrupt(self, grace: float = 1.0) -> None:
+        """Ask the run to stop, as Ctrl-C would: at the command's next output line the pipeline forwards
+        SIGINT to it; a command silent for ``grace`` seconds gets SIGINT directly. No further stage starts."""
         self._stop.set()
-        if self._thread is not None and self._thread.native_id is not None:
-            _interrupt_children_of(self._thread.native_id)
+        thread = self._thread
+        if thread is None or thread.native_id is None:
+            return
+
+        def signal_if_still_running() -> None:
+            if not self.done:
+                _interrupt_children_of(thread.native_id)  # type: ignore[arg-type]
+
+        timer = threading.Timer(grace, signal_if_still_running)
+        timer.daemon = True
+        timer.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def check_interrupted(self) -> None:
         """Called from the run's own callbacks: raise KeyboardInterrupt there once ``interrupt()`` was asked."""
@@ -486,6 +507,8 @@ class ExpMagics(Magics):
             raise CellError(_INTERRUPTED) from None
         finally:
             plots.finish()
+        if _is_experiment(result) and result.interrupted:  # checkpoints: the runner kept what was done
+            raise CellError(experiment_summary(result))
         show(result, repo)
         if _is_experiment(result):
             for bundle in _baseline_diff(repo, result):
@@ -512,15 +535,15 @@ class ExpMagics(Magics):
         def work() -> None:
             try:
                 handle.result = execute(words, run_ctx, PROG)
+                handle.interrupted = _is_experiment(handle.result) and handle.result.interrupted
                 pane.line(as_text(handle.result))
                 if _is_experiment(handle.result):
                     pane.line("\n\n".join(b["text/plain"] for b in _baseline_diff(repo, handle.result)))
-            except KeyboardInterrupt as err:
-                handle.interrupted, handle.error = True, err
-                pane.line(_INTERRUPTED)
             except BaseException as err:  # reported in the cell and by wait(); a thread has nowhere to raise
-                handle.error = err
-                pane.line(_describe_error(err))
+                # A command that died of our SIGINT was interrupted, it did not fail.
+                handle.interrupted = handle.stopping or isinstance(err, KeyboardInterrupt)
+                handle.error = KeyboardInterrupt() if handle.interrupted else err
+                pane.line(_describe_error(handle.error))
             finally:
                 plots.finish()
                 pane.flush()

@@ -459,3 +459,33 @@ def test_kernel_interrupt_stops_the_stage_cleanly(shell: Any, repo: Path) -> Non
 def _restore_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The run magics put the kernel's interpreter first on PATH for stage commands; undo it after each test."""
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
+
+
+CHECKPOINTED = """\
+import os, time
+from jupyter_exp import make_checkpoint
+epoch = int(open("model.txt").read()) if os.path.exists("model.txt") else 0
+while epoch < 100:
+    epoch += 1
+    open("model.txt", "w").write(str(epoch))
+    print("epoch", epoch, flush=True)
+    make_checkpoint()
+    time.sleep(0.1)
+"""
+
+
+def test_interrupted_checkpoint_run_keeps_completed_checkpoints(shell: Any, repo: Path) -> None:
+    cell = run(shell, "%%stage train -c model.txt\n" + CHECKPOINTED)
+    assert cell.success, cell.text
+    commit_all(repo)
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    cell = run(shell, "%exp_run -n ckpt")
+    timer.join()
+    assert not cell.success  # "Run all" stops here
+    assert "Interrupted: 'ckpt' keeps the" in cell.text and "completed checkpoint(s)" in cell.text
+    assert "Traceback" not in cell.text
+    kept = int(cell.text.split("keeps the ")[1].split()[0])
+    assert kept >= 2
+    shown = run(shell, "%exp_show")
+    assert shown.success and "ckpt" in shown.outputs[-1]["text/plain"]
