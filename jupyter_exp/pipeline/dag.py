@@ -84,20 +84,35 @@ class Graph:
                     self.downstream[producer].add(name)
 
     def _toposort(self) -> list[str]:
-        """Kahn's algorithm, stable in declaration order; a cycle names its stages."""
-        indegree = {name: len(ups) for name, ups in self.upstream.items()}
-        ready = [name for name in self.stages if indegree[name] == 0]
+        """Each stage after the stages it needs, otherwise in declaration order, as DVC plans a repro
+        (depth-first, upstream first). A cycle is an error naming the stages on it."""
+        index = {name: i for i, name in enumerate(self.stages)}
         order: list[str] = []
-        while ready:
-            name = ready.pop(0)
-            order.append(name)
-            for child in sorted(self.downstream[name], key=list(self.stages).index):
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    ready.append(child)
-        if len(order) != len(self.stages):
-            cycle = [name for name in self.stages if name not in order]
-            raise PipelineError("pipeline has a cycle involving: " + ", ".join(f"'{n}'" for n in cycle))
+        done: set[str] = set()
+        for start in self.stages:
+            if start in done:
+                continue
+            path = [start]  # the stages being visited, each waiting for the next
+            on_path = {start}
+            pending = [iter(sorted(self.upstream[start], key=index.__getitem__))]
+            while path:
+                for up in pending[-1]:
+                    if up in on_path:
+                        cycle = path[path.index(up):]
+                        raise PipelineError(
+                            "pipeline has a cycle involving: " + ", ".join(f"'{n}'" for n in cycle)
+                        )
+                    if up not in done:
+                        path.append(up)
+                        on_path.add(up)
+                        pending.append(iter(sorted(self.upstream[up], key=index.__getitem__)))
+                        break
+                else:
+                    name = path.pop()
+                    on_path.discard(name)
+                    done.add(name)
+                    order.append(name)
+                    pending.pop()
         return order
 
     def closure(self, names: Iterable[str], *, downstream: bool = False) -> set[str]:
