@@ -692,8 +692,13 @@ def _remove(path: Path) -> None:
 def _serve_checkpoints(
     signal_file: Path, on_checkpoint: Callable[[], None], done: threading.Event, failures: list[BaseException]
 ) -> None:
-    """Poll for the training process's checkpoint signal; commit, then release it by deleting the file."""
-    while not done.is_set():
+    """Poll for the training process's checkpoint signal; commit, then release it by deleting the file.
+
+    A signal still present once the command ended (it exited, or Ctrl-C stopped it, right after asking)
+    is served too: outputs are written before the signal, so that checkpoint is complete, and no stale
+    file is left behind."""
+    while True:
+        ended = done.is_set()
         if signal_file.exists():
             try:
                 on_checkpoint()
@@ -701,6 +706,8 @@ def _serve_checkpoints(
                 failures.append(exc)
             finally:
                 signal_file.unlink(missing_ok=True)
+        if ended:
+            return
         done.wait(0.02)
 
 
