@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from .conftest import (
     Project,
     cli_env,
     experiment_name,
+    make_project,
     show_rows,
     tsv_steps,
 )
@@ -190,3 +192,33 @@ def test_apply_restores_a_checkpoint(numpy_project: Project) -> None:
     # Training resumes from the applied checkpoint: a modified chain branching off it.
     out = project.run_cli("run", "-S", "train.epochs=1")
     assert "resuming at step 2" in out
+
+
+
+SIGNAL_DVC_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    outs:
+      - model.bin:
+          checkpoint: true
+"""
+# The release's signal-file protocol used from any language, by a script that exits right after asking
+# for its last checkpoint instead of waiting for the runner to take it.
+SIGNAL_AND_EXIT = """\
+import os
+
+open("model.bin", "w").write(f"final weights {os.getpid()}")
+os.makedirs(os.path.join(os.environ["DVC_ROOT"], ".dvc", "tmp"), exist_ok=True)
+open(os.path.join(os.environ["DVC_ROOT"], ".dvc", "tmp", "DVC_CHECKPOINT"), "w").close()
+"""
+
+
+def test_a_signal_left_by_an_ending_command_is_served_not_left_stale(git_repo: Path) -> None:
+    project = make_project(git_repo, SIGNAL_DVC_YAML, {"train.py": SIGNAL_AND_EXIT})
+    for attempt in range(5):  # the command ends within the runner's polling interval: give the race chances
+        out = project.run_cli("run", "--reset", "-n", f"signal-{attempt}")
+        assert not (project.root / SIGNAL_FILE).exists(), out
+        (tip,) = project.chain(project.exp_refs()[project.ref_of(f"signal-{attempt}")])
+        entry = project.model_entry(tip, "model.bin")
+        assert project.cache_object(str(entry["md5"])).read_text() == (project.root / "model.bin").read_text()
