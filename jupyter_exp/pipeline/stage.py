@@ -112,12 +112,11 @@ def _outputs(entries: Any, kind: str, wdir: str, where: str) -> list[Output]:
             def_path = entry
         else:
             raise YAMLFileError(f"{where}: bad '{kind}' entry {entry!r}")
-        default_cache = kind == "outs" or kind == "plots"
         outs.append(
             Output(
                 def_path=def_path,
                 path=_root_path(wdir, def_path),
-                cache=_flag(options.pop("cache", default_cache), where, f"{kind}.{def_path}.cache"),
+                cache=_flag(options.pop("cache", True), where, f"{kind}.{def_path}.cache"),
                 persist=_flag(options.pop("persist", False), where, f"{kind}.{def_path}.persist"),
                 checkpoint=_flag(options.pop("checkpoint", False), where, f"{kind}.{def_path}.checkpoint"),
                 remote=options.pop("remote", None),

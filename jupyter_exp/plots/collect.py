@@ -279,5 +279,6 @@ def collect(
                     plot.series.append(_series(spec, rev, source, rows))
                 except JupyterExpError as exc:
                     plot.errors.append(f"{rev}: {exc}")
-        plots.append(plot)
+        if plot.series or plot.errors:  # declared, but in none of these revisions: nothing to draw
+            plots.append(plot)
     return plots
