@@ -1,7 +1,7 @@
 // Live metrics plot: one small SVG per metric, step on x, hover shows the nearest value.
 // Dependency-free on purpose: a saved notebook carries this file once per plot.
 const NS = "http://www.w3.org/2000/svg";
-const W = 280, H = 150, L = 46, R = 8, T = 18, B = 18;
+const W = 290, H = 150, L = 56, R = 8, T = 18, B = 18;
 
 function fmt(v) {
   const a = Math.abs(v);

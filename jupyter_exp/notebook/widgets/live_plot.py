@@ -237,12 +237,12 @@ class LiveMetricsPlot(anywidget.AnyWidget):
         if self.comm is not None:
             self.send(content)
 
-    def to_svg(self, name: str, width: int = 280, height: int = 150) -> str:
+    def to_svg(self, name: str, width: int = 290, height: int = 150) -> str:
         """Static SVG of one metric's downsampled curve, for front ends without widgets."""
         with self._lock:
             steps, values = self._data.get(name, ((), ()))
             points = downsample(list(steps), list(values), min(self.max_points, 200))
-        pad_left, pad_right, pad_top, pad_bottom = 46, 8, 18, 18
+        pad_left, pad_right, pad_top, pad_bottom = 56, 8, 18, 18
         label = html.escape(name)
         parts = [
             f'<svg xmlns="http://www.w3.org/2000/svg" class="jx-live-panel" data-metric="{label}" '

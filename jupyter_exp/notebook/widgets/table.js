@@ -28,7 +28,7 @@ function display(row, col) {
   if (col === "Experiment") return row.glyph + row.label;
   const v = cell(row, col);
   if (v === null) return "-";
-  if (col === "Created") return row.kind === "workspace" ? "-" : v.replace("T", " ");
+  if (col === "Created") return row.kind === "workspace" ? "-" : v.replace("T", " ").slice(0, 16);
   if (isNumber(v) && !Number.isInteger(v)) return String(+v.toPrecision(5));
   return text(v);
 }
@@ -185,7 +185,9 @@ function render({ model, el }) {
   function paint() {
     pending = false;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_H) - OVERSCAN);
-    const last = Math.min(view.length, Math.ceil((scroller.scrollTop + scroller.clientHeight) / ROW_H) + OVERSCAN);
+    // Before the view is attached clientHeight is 0: fall back to the height the scroller will have.
+    const height = scroller.clientHeight || model.get("height");
+    const last = Math.min(view.length, Math.ceil((scroller.scrollTop + height) / ROW_H) + OVERSCAN);
     const selected = new Set(model.get("selected"));
     const collapsed = new Set(model.get("collapsed"));
     const best = model.get("best");

@@ -396,7 +396,7 @@ class ExperimentsTable(anywidget.AnyWidget):
         if column["id"] == EXPERIMENT:
             return rec["glyph"] + rec["label"]
         if column["id"] == CREATED:
-            return MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")
+            return MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")[:16]
         return format_value(rec["values"].get(column["id"]))
 
     def _repr_html_(self) -> str:
