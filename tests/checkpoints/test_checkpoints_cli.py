@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from .conftest import (
     CLI,
+    NUMPY_TRAIN,
+    PARAMS,
     SIGNAL_FILE,
     Project,
     cli_env,
@@ -222,3 +225,22 @@ def test_a_signal_left_by_an_ending_command_is_served_not_left_stale(git_repo: P
         (tip,) = project.chain(project.exp_refs()[project.ref_of(f"signal-{attempt}")])
         entry = project.model_entry(tip, "model.bin")
         assert project.cache_object(str(entry["md5"])).read_text() == (project.root / "model.bin").read_text()
+
+
+def test_stage_add_checkpoint_declares_the_release_stage(git_repo: Path) -> None:
+    project = make_project(git_repo, "stages: {}\n", {"train.py": NUMPY_TRAIN, "params.yaml": PARAMS})
+    project.run_cli(
+        "stage", "add", "-n", "train", "-d", "train.py", "-p", "train.lr,train.epochs",
+        "--checkpoint", "model.npy", "--live", "logs", "python train.py",
+    )
+    stage = yaml.safe_load((project.root / "dvc.yaml").read_text())["stages"]["train"]
+    assert stage["outs"] == [{"model.npy": {"checkpoint": True}}]
+    assert "logs" in stage["live"]
+
+    out = project.run_cli("run", "-S", "train.epochs=2")
+    chain = project.chain(project.exp_refs()[project.ref_of(experiment_name(out))])
+    steps = [int(np.load(project.cache_object(str(project.model_entry(sha)["md5"])))[0]) for sha in chain]
+    # Two checkpoints, then (as in the release's table, where the tip repeats the last step) the final
+    # state: the report is redrawn as finished when training ends.
+    assert steps == [0, 1, 1]
+    assert project.git("diff", "--name-only", chain[1], chain[2]) == "logs.html"
