@@ -93,14 +93,14 @@ class ExpTable:
             for col in columns
         }
 
-    def _cells(self, row: ExpRow) -> dict[str, Any]:
-        return {
-            name: getattr(row, kind).get(path, {}).get(key)
-            for (kind, path, key), name in self.column_names().items()
-        }
+    def _cells(self, row: ExpRow, columns: dict[tuple[str, str, str], str]) -> dict[str, Any]:
+        """``row``'s value per column; ``columns`` is ``column_names()``, computed once per table (it
+        scans every row, so computing it per row made rendering quadratic)."""
+        return {name: getattr(row, kind).get(path, {}).get(key) for (kind, path, key), name in columns.items()}
 
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per row (the DataFrame's rows)."""
+        columns = self.column_names()
         return [
             {
                 "Experiment": row.experiment,
@@ -108,7 +108,7 @@ class ExpTable:
                 "name": row.name,
                 "kind": row.kind,
                 "Created": row.created,
-                **self._cells(row),
+                **self._cells(row, columns),
             }
             for row in self.rows
         ]
@@ -120,11 +120,12 @@ class ExpTable:
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        names = list(self.column_names().values())
+        columns = self.column_names()
+        names = list(columns.values())
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["Experiment", "rev", "typ", "Created", "parent", *names])
         for row in self.rows:
-            cells = self._cells(row)
+            cells = self._cells(row, columns)
             writer.writerow(
                 [
                     row.name or row.label,
@@ -141,11 +142,12 @@ class ExpTable:
         self, precision: int | None = None, *, timestamp: bool = True, now: datetime | None = None
     ) -> tuple[list[str], list[list[str]]]:
         """Header and cell text, as the rich table and the Markdown table show them."""
-        names = list(self.column_names().values())
+        columns = self.column_names()
+        names = list(columns.values())
         header = ["Experiment", *(["Created"] if timestamp else []), *names]
         body = []
         for row in self.rows:
-            cells = self._cells(row)
+            cells = self._cells(row, columns)
             created = [format_time(row.created, now) if row.kind != "workspace" else MISSING]
             body.append(
                 [
