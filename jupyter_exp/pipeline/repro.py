@@ -90,7 +90,9 @@ class Pipeline:
         self.hasher = Hasher(self.root)
         cache_config = self.config["cache"]
         self.cache = Cache(
-            self.root, cache_dir=cache_config.get("dir"), link_types=cache_config.get("type") or ("copy",),
+            self.root,
+            cache_dir=cache_config.get("dir"),
+            link_types=cache_config.get("type") or ("copy",),
             hasher=self.hasher,
         )
         # Uncached outputs (metrics with `cache: false`) are kept for the run cache as copies, as DVC
@@ -176,13 +178,30 @@ class Pipeline:
         found = [
             n
             for n, s in stages.items()
-            if s.dvcfile == dvcfile and (s.name == name or s.name.split("@", 1)[0] == name and "@" not in name)
+            if s.dvcfile == dvcfile
+            and (s.name == name or s.name.split("@", 1)[0] == name and "@" not in name)
         ]
         if not found and recursive:
             prefix = "" if target in ("", ".") else target + "/"
             found = [n for n, s in stages.items() if s.dvcfile.startswith(prefix)]
         if not found and target.endswith("dvc.yaml"):
             found = [n for n, s in stages.items() if s.dvcfile == posixpath.normpath(target)]
+        return found
+
+    def live_directories(self, targets: Iterable[str] | None = None) -> list[Path]:
+        """Folders where the stages ``repro targets`` would run log live metrics: each ``live:`` section's
+        folder, or a folder declared as plots (what a front end tails to draw live plots)."""
+        graph = self.graph()
+        found: list[Path] = []
+        for name in graph.ordered(graph.closure(self.select(graph, targets))):
+            stage = graph.stages[name]
+            candidates = [self.root / stage.wdir / directory for directory in stage.live]
+            candidates += [
+                self.root / out.path
+                for out in stage.outs
+                if out.kind == "plots" and not Path(out.path).suffix
+            ]
+            found.extend(path for path in candidates if path not in found)
         return found
 
     # -- status -------------------------------------------------------------------------------------
@@ -210,7 +229,9 @@ class Pipeline:
                 value = serialize.get_path(data, key, None)
                 if value is None and not _has_key(data, key):
                     if strict:
-                        raise YAMLFileError(f"parameter '{key}' of stage {stage} is missing from '{dep.path}'")
+                        raise YAMLFileError(
+                            f"parameter '{key}' of stage {stage} is missing from '{dep.path}'"
+                        )
                     continue
                 found[key] = value
             values[dep.def_path] = dict(sorted(found.items()))
@@ -223,16 +244,20 @@ class Pipeline:
         return self.hasher.hash(full)
 
     def changes(self, stage: Stage) -> StageChanges:
-        """Compare the workspace with the stage's lock entry (or ``.dvc`` file)."""
+        """Compare the workspace with the stage's lock entry (or ``.dvc`` file).
+
+        Paths are relative to the repository root, as ``dvc status`` run there shows them (a stage in
+        ``sub/dvc.yaml`` reports ``sub/out.txt``, not its lock's ``out.txt``).
+        """
         if stage.is_data_source:
             outs = {}
             for out in stage.outs:
                 recorded = out.options.get("md5")
                 current = self._hash(out.path)
                 if current is None:
-                    outs[out.def_path] = "deleted"
+                    outs[out.path] = "deleted"
                 elif current.md5 != recorded:
-                    outs[out.def_path] = "modified"
+                    outs[out.path] = "modified"
             return StageChanges(deps={}, outs=outs)
         entry = self._lock(stage) or {}
         # DVC 3: a stage with neither deps nor outs runs every time (a "callback" stage).
@@ -246,9 +271,9 @@ class Pipeline:
         for out in stage.outs:
             current = self._hash(out.path)
             if current is None:
-                changes.outs[out.def_path] = "deleted"
+                changes.outs[out.path] = "deleted"
             elif locked_outs.get(out.def_path) != current.md5:
-                changes.outs[out.def_path] = "modified"
+                changes.outs[out.path] = "modified"
         return changes
 
     def _dep_changes(self, stage: Stage, entry: dict[str, Any], changes: StageChanges) -> None:
@@ -259,19 +284,19 @@ class Pipeline:
         for dep in stage.deps:
             current = self._hash(dep.path)
             if current is None:
-                changes.deps[dep.def_path] = "deleted"
+                changes.deps[dep.path] = "deleted"
             elif locked_deps.get(dep.def_path) != current.md5:
-                changes.deps[dep.def_path] = "modified"
+                changes.deps[dep.path] = "modified"
         locked_params = entry.get("params") or {}
         undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
         undeclared |= set(locked_params) - {p.def_path for p in stage.params}
         current_params = self.params_values(stage, strict=False)
         for dep in stage.params:
             if dep.def_path not in current_params:
-                changes.deps[dep.def_path] = "deleted"
+                changes.deps[dep.path] = "deleted"
                 continue
             if dep.def_path not in locked_params:
-                changes.deps[dep.def_path] = "new"
+                changes.deps[dep.path] = "new"
                 continue
             values, old = current_params[dep.def_path], locked_params[dep.def_path] or {}
             declared = set(dep.keys) if dep.keys else set(values) | set(old)
@@ -285,11 +310,13 @@ class Pipeline:
                 elif values[key] != old[key]:
                     diff[key] = "modified"
             if diff:
-                changes.deps[dep.def_path] = diff
+                changes.deps[dep.path] = diff
         if entry and undeclared:
             changes.command = True
 
-    def status(self, targets: Iterable[str] | None = None, *, recursive: bool = False) -> dict[str, list[Any]]:
+    def status(
+        self, targets: Iterable[str] | None = None, *, recursive: bool = False
+    ) -> dict[str, list[Any]]:
         """``{stage: [why, ...]}`` for every stage out of date, as ``dvc status --json``; ``{}`` when clean."""
         graph = self.graph()
         wanted = graph.closure(self.select(graph, targets, recursive=recursive))
@@ -317,8 +344,12 @@ class Pipeline:
         on_checkpoint: Callable[[str], None] | None = None,
         on_output: Callable[[str], None] | None = None,
         env: dict[str, str] | None = None,
+        stop: threading.Event | None = None,
     ) -> list[str]:
         """Run the stages that changed, in topological order; return the names of those that ran.
+
+        Setting ``stop`` (from another thread: a notebook's background run) acts like Ctrl-C: the running
+        command gets SIGINT, no further stage starts, and ``KeyboardInterrupt`` is raised here.
 
         ``resume_checkpoints`` runs checkpoint stages even when unchanged: training continues from the
         checkpoint outputs in the workspace (``exp run`` on an existing checkpoint experiment).
@@ -332,6 +363,8 @@ class Pipeline:
         forced = set(names) if force else set()  # DVC 3: -f runs every stage of the plan
         ran: list[str] = []
         for name in names:
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             stage = graph.stages[name]
             if stage.frozen:
                 self._verify_frozen(stage, dry=dry)
@@ -357,6 +390,7 @@ class Pipeline:
                 on_checkpoint=on_checkpoint,
                 on_output=on_output,
                 env=env,
+                stop=stop,
             )
             ran.append(name)
         return ran
@@ -371,7 +405,8 @@ class Pipeline:
         missing = [out.def_path for out in stage.outs if not os.path.lexists(self.root / out.path)]
         if missing:
             raise ReproductionError(
-                f"frozen stage {stage}: missing output " + ", ".join(f"'{m}'" for m in missing)
+                f"frozen stage {stage}: missing output "
+                + ", ".join(f"'{m}'" for m in missing)
                 + " (unfreeze the stage to run it)"
             )
         if not dry:
@@ -402,12 +437,16 @@ class Pipeline:
             if not os.path.lexists(full):
                 if missing_ok:
                     continue
-                raise ReproductionError(f"output '{out.def_path}' of stage {stage} was not created by its command")
+                raise ReproductionError(
+                    f"output '{out.def_path}' of stage {stage} was not created by its command"
+                )
             info = self.cache.save(full) if out.cache else self.hasher.hash(full)
             entries.append(info.to_lock_entry(out.def_path))
         return entries
 
-    def _lock_entry(self, stage: Stage, deps: list[dict[str, Any]], params: dict[str, Any], outs: list[dict[str, Any]]) -> dict[str, Any]:
+    def _lock_entry(
+        self, stage: Stage, deps: list[dict[str, Any]], params: dict[str, Any], outs: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"cmd": _cmd_for_lock(stage)}
         if deps:
             entry["deps"] = deps
@@ -456,6 +495,7 @@ class Pipeline:
         on_checkpoint: Callable[[str], None] | None,
         on_output: Callable[[str], None] | None,
         env: dict[str, str] | None,
+        stop: threading.Event | None,
     ) -> None:
         deps = self._dep_entries(stage)
         params = self.params_values(stage, strict=True)
@@ -479,7 +519,9 @@ class Pipeline:
 
         for cmd in stage.cmd:
             self.log(f"> {cmd}")
-            code = self._run_command(cmd, cwd, stage_env, on_output, checkpoint if stage.checkpoint_outs else None)
+            code = self._run_command(
+                cmd, cwd, stage_env, on_output, checkpoint if stage.checkpoint_outs else None, stop
+            )
             if code != 0:
                 raise ReproductionError(
                     f"failed to reproduce {stage}: command '{cmd}' exited with status {code}"
@@ -518,6 +560,7 @@ class Pipeline:
         env: dict[str, str],
         on_output: Callable[[str], None] | None,
         on_checkpoint: Callable[[], None] | None,
+        stop: threading.Event | None = None,
     ) -> int:
         """Run one shell command, streaming its output; serve checkpoint signals while it runs."""
         signal_file = self.root / ".dvc" / "tmp" / CHECKPOINT_SIGNAL
@@ -528,7 +571,12 @@ class Pipeline:
         # Its own session, so an interrupt reaches the whole command (the shell and what it started),
         # not only the shell: see _interrupt.
         proc = subprocess.Popen(
-            cmd, shell=True, cwd=cwd, env=env, stdout=pipe, stderr=subprocess.STDOUT if pipe else None,
+            cmd,
+            shell=True,
+            cwd=cwd,
+            env=env,
+            stdout=pipe,
+            stderr=subprocess.STDOUT if pipe else None,
             start_new_session=True,
         )
         done = threading.Event()
@@ -539,6 +587,8 @@ class Pipeline:
                 target=_serve_checkpoints, args=(signal_file, on_checkpoint, done, failures), daemon=True
             )
             watcher.start()
+        if stop is not None:
+            threading.Thread(target=_forward_stop, args=(stop, done, proc), daemon=True).start()
         try:
             if proc.stdout is not None and on_output is not None:
                 for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
@@ -553,6 +603,8 @@ class Pipeline:
                 watcher.join()
         if failures:
             raise failures[0]
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
         return code
 
     def _gitignore_outputs(self, outs: Iterable[Output]) -> None:
@@ -587,7 +639,9 @@ class Pipeline:
                 raise JupyterExpError(f"'{rel}' does not exist")
             owner = self._stage_owning(rel)
             if owner is not None:
-                raise JupyterExpError(f"'{rel}' is an output of stage {owner}: it is tracked by 'dvc.lock' already")
+                raise JupyterExpError(
+                    f"'{rel}' is an output of stage {owner}: it is tracked by 'dvc.lock' already"
+                )
             info = self.cache.save(full)
             entry: dict[str, Any] = {"md5": info.md5, "size": info.size}
             if info.nfiles is not None:
@@ -612,7 +666,8 @@ class Pipeline:
         try:
             if stage.is_data_source:
                 return [
-                    (out, HashInfo.from_lock_entry({**out.options, "path": out.def_path})) for out in stage.outs
+                    (out, HashInfo.from_lock_entry({**out.options, "path": out.def_path}))
+                    for out in stage.outs
                 ]
             entry = self._lock(stage) or {}
             recorded = {o.get("path"): o for o in entry.get("outs") or []}
@@ -652,7 +707,10 @@ class Pipeline:
             if not self.changes(stage):
                 continue
             entry = self._lock_entry(
-                stage, self._dep_entries(stage), self.params_values(stage, strict=True), self._out_entries(stage)
+                stage,
+                self._dep_entries(stage),
+                self.params_values(stage, strict=True),
+                self._out_entries(stage),
             )
             self._write_lock(stage, entry)
             committed.append(name)
@@ -709,6 +767,14 @@ def _serve_checkpoints(
         if ended:
             return
         done.wait(0.02)
+
+
+def _forward_stop(stop: threading.Event, done: threading.Event, proc: subprocess.Popen[bytes]) -> None:
+    """Turn a ``stop`` request from another thread into the Ctrl-C the command would get in a terminal."""
+    while not done.is_set():
+        if stop.wait(0.05):
+            _interrupt(proc)
+            return
 
 
 def _interrupt(proc: subprocess.Popen[bytes]) -> None:
