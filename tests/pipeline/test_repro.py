@@ -265,6 +265,10 @@ def test_stages_in_a_subfolder_use_their_lock_wdir_and_addressing(built: Path, r
     assert Repo(built).pipeline.reproduce(run_cache=False) == ["build@us", "train", "sub/dvc.yaml:report"]
     assert ran(built) == ["build@us", "train", "report"]
     (built / "sub" / "work" / "report.txt").unlink()
+    # status names paths from the repository root, as `dvc status` does
+    assert Repo(built).pipeline.status() == {
+        "sub/dvc.yaml:report": [{"changed outs": {"sub/work/report.txt": "deleted"}}]
+    }
     assert Repo(built).pipeline.reproduce(["sub"], recursive=True, run_cache=False) == ["sub/dvc.yaml:report"]
     assert run_cli("status", "sub/dvc.yaml:report").out.strip() == "Data and pipelines are up to date."
 

@@ -165,7 +165,7 @@ def test_add_writes_a_dvc3_file_and_repro_verifies_it(git_repo: Path, run_cli) -
     assert "Running stage 'count':" in result.out
     assert run_cli("dag").out.splitlines() == ["+-- data/users.csv.dvc", "    +-- count  <- data/users.csv.dvc"]
     (data / "users.csv").write_text("id\n1\n2\n")
-    assert Repo(git_repo).pipeline.status()["data/users.csv.dvc"] == [{"changed outs": {"users.csv": "modified"}}]
+    assert Repo(git_repo).pipeline.status()["data/users.csv.dvc"] == [{"changed outs": {"data/users.csv": "modified"}}]
     result = run_cli("repro")
     assert "Verifying data sources in stage: 'data/users.csv.dvc'" in result.out
     assert yaml.safe_load((data / "users.csv.dvc").read_text())["outs"][0]["md5"] == md5(b"id\n1\n2\n")
