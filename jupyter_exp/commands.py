@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jupyter_exp.errors import JupyterExpError
+from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.fsutil import chdir
 from jupyter_exp.repo import Repo
 
@@ -61,6 +62,7 @@ class Context:
     on_output: Callable[[str], None] | None = None  # None: stage commands write to the terminal directly
     confirm: Callable[[str], bool] = lambda _question: False
     init_if_missing: bool = False
+    stop: threading.Event | None = None  # set from another thread: stop a run as Ctrl-C would
 
     def repo(self) -> Repo:
         if self.init_if_missing:
@@ -80,6 +82,8 @@ class Command:
     help: str
     arguments: list[tuple[tuple[str, ...], dict[str, Any]]]
     handler: Handler
+    writes: bool = True  # False: only reads (a front end never creates .dvc/ for it)
+    runs_stages: bool = False  # streams stage output; the notebook shows live plots and allows --bg
 
 
 COMMANDS: dict[str, Command] = {}
@@ -90,10 +94,14 @@ def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 
 def command(
-    name: str, help: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]
+    name: str,
+    help: str,
+    *arguments: tuple[tuple[str, ...], dict[str, Any]],
+    writes: bool = True,
+    runs_stages: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Command(name, help, list(arguments), handler)
+        COMMANDS[name] = Command(name, help, list(arguments), handler, writes, runs_stages)
         return handler
 
     return register
@@ -195,6 +203,7 @@ def _init(ctx: Context, args: argparse.Namespace) -> str:
     "stage list",
     "List the resolved stages",
     arg("--json", action="store_true", help="resolved definitions as JSON"),
+    writes=False,
 )
 def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
     repo = ctx.repo()
@@ -210,6 +219,28 @@ def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
         outs = [next(iter(o)) if isinstance(o, dict) else o for o in definition.get("outs", [])]
         rows.append([name, definition.get("desc") or ("Outputs " + ", ".join(outs) if outs else "")])
     return Table(["Stage", "Description"], rows)
+
+
+def stage_spec(args: argparse.Namespace, cmd: str, extra_deps: Sequence[str] = ()) -> Any:
+    """The stage that ``stage add``'s options describe (``%%stage`` builds its stages with this too)."""
+    from jupyter_exp.pipeline.dvcfile import StageSpec
+
+    return StageSpec.from_options(
+        cmd=cmd,
+        deps=[*extra_deps, *args.deps],
+        outs=args.outs,
+        outs_no_cache=args.outs_no_cache,
+        params=args.params,
+        metrics=args.metrics,
+        metrics_no_cache=args.metrics_no_cache,
+        plots=args.plots,
+        plots_no_cache=args.plots_no_cache,
+        checkpoints=args.checkpoint,
+        live=args.live,
+        wdir=args.wdir,
+        desc=args.desc,
+        always_changed=args.always_changed,
+    )
 
 
 @command(
@@ -233,27 +264,12 @@ def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
     arg("cmd", nargs=argparse.REMAINDER),
 )
 def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.pipeline.dvcfile import StageSpec, write_stage
+    from jupyter_exp.pipeline.dvcfile import write_stage
 
     repo = ctx.repo()
     if not args.cmd:
         raise UsageError("stage add: a command is required, e.g. `stage add -n train python train.py`")
-    spec = StageSpec.from_options(
-        cmd=" ".join(args.cmd),
-        deps=args.deps,
-        outs=args.outs,
-        outs_no_cache=args.outs_no_cache,
-        params=args.params,
-        metrics=args.metrics,
-        metrics_no_cache=args.metrics_no_cache,
-        plots=args.plots,
-        plots_no_cache=args.plots_no_cache,
-        checkpoints=args.checkpoint,
-        live=args.live,
-        wdir=args.wdir,
-        desc=args.desc,
-        always_changed=args.always_changed,
-    )
+    spec = stage_spec(args, " ".join(args.cmd))
     dvcfile = Path(ctx.cwd).resolve() / "dvc.yaml"
     write_stage(repo.root, dvcfile, args.name, spec.definition, force=args.force)
     return f"Added stage '{args.name}' in '{dvcfile.relative_to(repo.root).as_posix()}'"
@@ -273,6 +289,7 @@ def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
         action="store_true",
         help="always run; never restore outputs of an identical earlier run",
     ),
+    runs_stages=True,
 )
 def _repro(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
@@ -285,6 +302,7 @@ def _repro(ctx: Context, args: argparse.Namespace) -> str:
         recursive=args.recursive,
         run_cache=not args.no_run_cache,
         on_output=ctx.on_output,
+        stop=ctx.stop,
     )
     if not ran:
         return "Data and pipelines are up to date."
@@ -318,6 +336,7 @@ def _format_status(status: dict[str, list[Any]]) -> str:
     arg("targets", nargs="*"),
     arg("--json", action="store_true"),
     arg("-R", "--recursive", action="store_true"),
+    writes=False,
 )
 def _status(ctx: Context, args: argparse.Namespace) -> Any:
     status = ctx.repo().pipeline.status(args.targets or None, recursive=args.recursive)
@@ -359,6 +378,7 @@ def _commit(ctx: Context, args: argparse.Namespace) -> str:
     arg("--dot", action="store_true"),
     arg("--mermaid", action="store_true"),
     arg("-o", "--outs", action="store_true", help="graph of outputs instead of stages"),
+    writes=False,
 )
 def _dag(ctx: Context, args: argparse.Namespace) -> str:
     from jupyter_exp.pipeline.dagview import render_ascii, render_dot, render_mermaid
@@ -398,9 +418,10 @@ _TABLE_ARGS = (
     arg("--json", action="store_true"),
     arg("--md", action="store_true"),
     arg("--precision", type=int),
+    writes=False,
 )
 def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.metrics import render_metrics_show, show_metrics
+    from jupyter_exp.metrics import render_metrics_show
 
     repo = ctx.repo()
     revs = ["workspace"]
@@ -408,7 +429,7 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
         revs += sorted(repo.scm.branches())
     if args.all_commits:
         revs += repo.scm.all_commits()
-    shown = show_metrics(repo.trees(revs), args.targets or None, flat=not args.json)
+    shown = repo.metrics.show(revs, args.targets or None, flat=not args.json)
     if args.json:
         return JSON(
             {
@@ -425,14 +446,14 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
     *_REV_ARGS,
     *_TABLE_ARGS,
     arg("--precision", type=int),
+    writes=False,
 )
 def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.metrics import diff_metrics, render_metrics_diff
+    from jupyter_exp.metrics import render_metrics_diff
     from jupyter_exp.params import diff_json
 
-    repo = ctx.repo()
     old, new = _diff_revs(args.a_rev, args.b_rev)
-    rows = diff_metrics(repo.tree(old), repo.tree(new), args.targets, all=args.all)
+    rows = ctx.repo().metrics.diff(old, new, args.targets, all=args.all)
     if args.json:
         return JSON(diff_json(rows))
     return render_metrics_diff(rows, markdown=args.md, precision=args.precision)
@@ -443,13 +464,13 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     "Compare params between two revisions (default: HEAD vs workspace)",
     *_REV_ARGS,
     *_TABLE_ARGS,
+    writes=False,
 )
 def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.params import diff_json, diff_params, render_params_diff
+    from jupyter_exp.params import diff_json, render_params_diff
 
-    repo = ctx.repo()
     old, new = _diff_revs(args.a_rev, args.b_rev)
-    rows = diff_params(repo.tree(old), repo.tree(new), args.targets, all=args.all)
+    rows = ctx.repo().params.diff(old, new, args.targets, all=args.all)
     if args.json:
         return JSON(diff_json(rows))
     return render_params_diff(rows, markdown=args.md)
@@ -467,9 +488,31 @@ def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
     arg("-n", "--name", help="experiment name (default: exp-<5 hex>)"),
     arg("-f", "--force", action="store_true", help="replace an experiment of the same name"),
     arg("--reset", action="store_true", help="start checkpoint training from scratch"),
+    arg("--queue", action="store_true", help="record the experiment for --run-all instead of running it"),
+    arg("--run-all", action="store_true", help="run the queued experiments, each in its own workspace"),
+    arg("-j", "--jobs", type=int, default=1, metavar="N", help="queued experiments to run at once"),
+    runs_stages=True,
 )
 def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
     repo = ctx.repo()
+    if args.run_all:
+        if args.set_param or args.name or args.queue or args.targets or args.reset:
+            raise UsageError("run --run-all runs the queue as it is: queue experiments with `run --queue`")
+        if args.jobs < 1:
+            raise UsageError(f"run: --jobs must be at least 1, not {args.jobs}")
+        results = repo.experiments.run_all(jobs=args.jobs)
+        failed = [r for r in results if r.error]
+        if failed:
+            raise ExperimentError(
+                f"{len(failed)} of {len(results)} queued experiments failed: "
+                f"{', '.join(r.name for r in failed)} (kept in the queue, marked failed)"
+            )
+        return None
+    if args.queue:
+        repo.experiments.run(
+            args.set_param, name=args.name, force=args.force, targets=args.targets or None, queue=True
+        )
+        return None
     result = repo.experiments.run(
         args.set_param,
         name=args.name,
@@ -477,6 +520,7 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
         targets=args.targets or None,
         reset=args.reset,
         on_output=ctx.on_output,
+        stop=ctx.stop,
     )
     return result
 
@@ -510,6 +554,7 @@ class ExpShowView:
     arg("--csv", action="store_true"),
     arg("--md", action="store_true"),
     arg("--no-pager", action="store_true", help="accepted for DVC compatibility: output is never paged"),
+    writes=False,
 )
 def _exp_show(ctx: Context, args: argparse.Namespace) -> Any:
     table = ctx.repo().experiments.show(
@@ -543,6 +588,7 @@ def _exp_show(ctx: Context, args: argparse.Namespace) -> Any:
     arg("--precision", type=int),
     arg("--json", action="store_true"),
     arg("--md", action="store_true"),
+    writes=False,
 )
 def _exp_diff(ctx: Context, args: argparse.Namespace) -> Any:
     from jupyter_exp.params.compare import render_table
@@ -579,6 +625,7 @@ def _exp_branch(ctx: Context, args: argparse.Namespace) -> str:
     arg("rev", nargs="?"),
     arg("-a", "--all", action="store_true", help="every baseline, not only HEAD"),
     arg("--names-only", action="store_true"),
+    writes=False,
 )
 def _exp_list(ctx: Context, args: argparse.Namespace) -> str:
     listing = ctx.repo().experiments.list(args.rev, all=args.all)
@@ -602,7 +649,7 @@ def _exp_list(ctx: Context, args: argparse.Namespace) -> str:
 def _exp_remove(ctx: Context, args: argparse.Namespace) -> None:
     if not (args.names or args.all_commits or args.rev or args.queue):
         raise UsageError("remove: name experiments, or use --all-commits, --rev REV or --queue")
-    ctx.repo().experiments.remove(args.names, rev=args.rev, all_commits=args.all_commits)
+    ctx.repo().experiments.remove(args.names, rev=args.rev, all_commits=args.all_commits, queue=args.queue)
 
 
 @command(
@@ -627,6 +674,7 @@ def _gc(ctx: Context, args: argparse.Namespace) -> str:
         all_branches=args.all_branches,
         all_tags=args.all_tags,
         all_commits=args.all_commits,
+        queued=args.queued,
         confirm=confirm,
     )
     objects = repo.gc(workspace=False)
@@ -687,14 +735,10 @@ def _plot_props(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _plots(ctx: Context, args: argparse.Namespace, revs: list[str], targets: list[str] | None) -> Any:
-    from jupyter_exp.plots import plots_diff, plots_json
-
-    repo = ctx.repo()
-    trees = repo.trees(revs)
+    plots = ctx.repo().plots
     if args.json:
-        return JSON(plots_json(trees, targets, props=_plot_props(args)))
-    out = Path(args.out) if Path(args.out).is_absolute() else repo.root / args.out
-    return PlotsPage(plots_diff(trees, targets, out_dir=out, props=_plot_props(args)))
+        return JSON(plots.data(revs, targets, props=_plot_props(args)))
+    return PlotsPage(plots.diff(revs, targets, out_dir=args.out, props=_plot_props(args)))
 
 
 @command(
@@ -702,6 +746,7 @@ def _plots(ctx: Context, args: argparse.Namespace, revs: list[str], targets: lis
     "Plot the workspace's plots files into one offline HTML page",
     arg("targets", nargs="*"),
     *_PLOT_ARGS,
+    writes=False,
 )
 def _plots_show(ctx: Context, args: argparse.Namespace) -> Any:
     return _plots(ctx, args, ["workspace"], args.targets or None)
@@ -713,6 +758,7 @@ def _plots_show(ctx: Context, args: argparse.Namespace) -> Any:
     arg("revisions", nargs="*"),
     arg("--targets", nargs="+", metavar="PATH"),
     *_PLOT_ARGS,
+    writes=False,
 )
 def _plots_diff(ctx: Context, args: argparse.Namespace) -> Any:
     revs = list(args.revisions) or ["HEAD"]

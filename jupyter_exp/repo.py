@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,8 +128,20 @@ class Repo:
 
         return OutputsTree(tree, self.pipeline.cache, dvcfiles)
 
-    def trees(self, revs: list[str]) -> dict[str, TreeReader]:
+    def trees(self, revs: Iterable[str]) -> dict[str, TreeReader]:
         return {rev: self.tree(rev) for rev in revs}
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics(self)
+
+    @cached_property
+    def params(self) -> Params:
+        return Params(self)
+
+    @cached_property
+    def plots(self) -> Plots:
+        return Plots(self)
 
     def gc(self, *, workspace: bool = True) -> int:
         """Remove cache objects the workspace does not reference (``gc -w``); returns how many went."""
@@ -139,3 +152,80 @@ class Repo:
 
     def __repr__(self) -> str:
         return f"Repo({str(self.root)!r})"
+
+
+class Metrics:
+    """``Repo.metrics``: metrics files of any revisions (``workspace``, commits, branches, experiments)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def show(
+        self, revs: Iterable[str] = (WORKSPACE,), targets: list[str] | None = None, *, flat: bool = True
+    ) -> dict:
+        from jupyter_exp.metrics import show_metrics
+
+        return show_metrics(self.repo.trees(revs), targets, flat=flat)
+
+    def diff(
+        self, a: str = "HEAD", b: str = WORKSPACE, targets: list[str] | None = None, *, all: bool = False
+    ) -> list:
+        from jupyter_exp.metrics import diff_metrics
+
+        return diff_metrics(self.repo.tree(a), self.repo.tree(b), targets, all=all)
+
+
+class Params:
+    """``Repo.params``: params of any revisions, as ``params diff`` compares them."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def show(self, revs: Iterable[str] = (WORKSPACE,), targets: list[str] | None = None) -> dict:
+        from jupyter_exp.params import show_params
+
+        return show_params(self.repo.trees(revs), targets)
+
+    def diff(
+        self, a: str = "HEAD", b: str = WORKSPACE, targets: list[str] | None = None, *, all: bool = False
+    ) -> list:
+        from jupyter_exp.params import diff_params
+
+        return diff_params(self.repo.tree(a), self.repo.tree(b), targets, all=all)
+
+
+class Plots:
+    """``Repo.plots``: one offline HTML page (or the data) overlaying revisions' plots."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def _out(self, out_dir: str | os.PathLike[str]) -> Path:
+        return Path(out_dir) if Path(out_dir).is_absolute() else self.repo.root / out_dir
+
+    def diff(
+        self,
+        revs: Iterable[str] = ("HEAD", WORKSPACE),
+        targets: list[str] | None = None,
+        *,
+        out_dir: str | os.PathLike[str] = "dvc_plots",
+        props: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write ``<out_dir>/index.html`` with one series per revision; returns its path."""
+        from jupyter_exp.plots import plots_diff
+
+        return plots_diff(self.repo.trees(revs), targets, out_dir=self._out(out_dir), props=props)
+
+    def show(self, targets: list[str] | None = None, **options: Any) -> Path:
+        return self.diff([WORKSPACE], targets, **options)
+
+    def data(
+        self,
+        revs: Iterable[str] = ("HEAD", WORKSPACE),
+        targets: list[str] | None = None,
+        props: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``--json``: the data of every plot per revision."""
+        from jupyter_exp.plots import plots_json
+
+        return plots_json(self.repo.trees(revs), targets, props=props)

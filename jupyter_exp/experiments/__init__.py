@@ -7,6 +7,7 @@ exceptions; progress messages go to the ``log`` callable the front end passes, n
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,14 +54,34 @@ class Experiments:
         targets: list[str] | None = None,
         reset: bool = False,
         *,
+        queue: bool = False,
         on_output: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> ExpResult:
-        """Apply ``-S`` overrides, reproduce, and record the workspace as an experiment of HEAD."""
+        """Apply ``-S`` overrides, reproduce, and record the workspace as an experiment of HEAD.
+
+        ``stop`` set from another thread interrupts the run like Ctrl-C (completed checkpoints are kept).
+        ``queue`` records the experiment for :meth:`run_all` instead (workspace untouched, nothing runs).
+        """
         from jupyter_exp.experiments.run import Runner
 
+        if queue:
+            from jupyter_exp.experiments.queue import enqueue
+
+            return enqueue(self.git, params, name=name, force=force, targets=targets, log=self.log)
+
         return Runner(self.pipeline, self.git, self.log).run(
-            params, name=name, force=force, targets=targets, reset=reset, on_output=on_output
+            params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
         )
+
+    def run_all(self, jobs: int = 1) -> list[ExpResult]:
+        """Run the queued experiments, ``jobs`` at a time, each in a workspace of its own.
+
+        One result per entry in queue order; a failed one has ``error`` set and stays queued, marked failed.
+        """
+        from jupyter_exp.experiments.queue import run_all
+
+        return run_all(self.pipeline, self.git, jobs=jobs, log=self.log)
 
     def show(self, **filters: Any) -> ExpTable:
         """The ``exp show`` table; ``filters`` are :class:`~jupyter_exp.experiments.show.ShowOptions` fields."""
@@ -113,11 +134,17 @@ class Experiments:
         return list_experiments(self.git, rev, all_baselines=all)
 
     def remove(
-        self, names: Iterable[str] = (), *, rev: str | None = None, all_commits: bool = False
+        self,
+        names: Iterable[str] = (),
+        *,
+        rev: str | None = None,
+        all_commits: bool = False,
+        queue: bool = False,
     ) -> list[str]:
+        """Remove experiments (or queued ones) by name, by baseline ``rev``, all, or the whole ``queue``."""
         from jupyter_exp.experiments.manage import remove
 
-        removed = remove(self.git, names, rev=rev, all_commits=all_commits)
+        removed = remove(self.git, names, rev=rev, all_commits=all_commits, queue=queue)
         self.log(f"Removed experiments: {', '.join(removed)}" if removed else "No experiments to remove.")
         return removed
 
@@ -128,9 +155,11 @@ class Experiments:
         all_branches: bool = False,
         all_tags: bool = False,
         all_commits: bool = False,
+        queued: bool = False,
         confirm: Callable[[str], bool] | None = None,
     ) -> list[str]:
-        """Remove experiments whose baselines are not kept; ``confirm`` asks the user first."""
+        """Remove experiments whose baselines are not kept, and the queue unless ``queued`` (as DVC);
+        ``confirm`` asks the user first."""
         from jupyter_exp.experiments.manage import gc
 
         removed = gc(
@@ -139,6 +168,7 @@ class Experiments:
             all_branches=all_branches,
             all_tags=all_tags,
             all_commits=all_commits,
+            queued=queued,
             confirm=confirm,
         )
         self.log(f"Removed {len(removed)} experiments." if removed else "No experiments to remove.")
@@ -165,14 +195,17 @@ class Experiments:
         return pulled
 
     def used_objects(self) -> set[str]:
-        """md5s every experiment's ``dvc.lock`` references, so cache gc keeps experiment outputs."""
+        """md5s every experiment's (and queued one's) ``dvc.lock`` references, so cache gc keeps them."""
+        from jupyter_exp.experiments.queue import entries
         from jupyter_exp.experiments.refs import exp_refs
         from jupyter_exp.pipeline import lock as lockfile
 
         used: set[str] = set()
         seen: set[str] = set()
-        for info, tip in exp_refs(self.git).items():
-            for sha in self.git.ancestors(tip, stop=[info.baseline]):
+        tips = [(tip, info.baseline) for info, tip in exp_refs(self.git).items()]
+        tips += [(entry.rev, entry.baseline) for entry in entries(self.git)]
+        for tip, baseline in tips:
+            for sha in self.git.ancestors(tip, stop=[baseline]):
                 if sha in seen:
                     break
                 seen.add(sha)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,8 @@ class ExpResult:
     checkpoints: list[str] = field(default_factory=list)  # checkpoint commits made by this run
     reused: bool = False  # an identical experiment already existed; no new commit
     interrupted: bool = False  # Ctrl-C ended training; completed checkpoints were kept
+    queued: bool = False  # recorded for later (`exp run --queue`): rev/ref are the queue entry's
+    error: str | None = None  # a queued experiment that failed under `--run-all`
 
 
 def overrides_by_file(params: list[str] | Mapping[str, Any] | None) -> dict[str, list[str]]:
@@ -76,14 +80,66 @@ def lock_hash(files: Mapping[str, FileEntry]) -> str:
     return digest.hexdigest()
 
 
-class Runner:
-    """One ``exp run`` from start to finish."""
+class CommitLock:
+    """Serialises experiment commits of every process and thread sharing one Git repository.
 
-    def __init__(self, pipeline: Pipeline, git: Git, log: Log) -> None:
+    Parallel queued runs may store the same new object at the same moment (dulwich then fails on the
+    other writer's ``.lock`` file) or pick the same ``exp-xxxxx`` name; committing one at a time makes
+    the second see the first. An OS lock (``flock``) on a file in the common Git directory is released
+    by the OS if its holder dies, so a crashed run never blocks the next.
+    """
+
+    def __init__(self, git: Git) -> None:
+        self.path = Path(git.repo.commondir()) / "jupyter-exp-commits.flock"
+        self._thread_lock = threading.Lock()
+        self._fd = -1
+
+    def __enter__(self) -> CommitLock:
+        self._thread_lock.acquire()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _lock_file(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._fd = fd
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self._fd)  # closing releases the OS lock
+        self._fd = -1
+        self._thread_lock.release()
+
+
+def _lock_file(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+class Runner:
+    """One ``exp run`` from start to finish.
+
+    ``in_workspace=False`` is a queued run in a workspace of its own: the user's workspace is not the
+    experiment's, so neither ``EXEC_APPLY`` nor the checkpoint resume point (refs shared with it) move.
+    """
+
+    def __init__(self, pipeline: Pipeline, git: Git, log: Log, *, in_workspace: bool = True) -> None:
         self.pipeline = pipeline
         self.git = git
         self.log = log
         self.root = pipeline.root
+        self.in_workspace = in_workspace
+        self.lock = CommitLock(git)
 
     def run(
         self,
@@ -94,6 +150,7 @@ class Runner:
         targets: list[str] | None = None,
         reset: bool = False,
         on_output: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> ExpResult:
         if name is not None:
             validate_name(name)
@@ -107,17 +164,22 @@ class Runner:
         stages = self.pipeline.stages()
         has_checkpoints = any(stage.checkpoint_outs for stage in stages.values())
         if has_checkpoints:
-            result = self._run_checkpoints(baseline, name, force, targets, reset, on_output)
+            result = self._run_checkpoints(baseline, name, force, targets, reset, on_output, stop)
         else:
-            ran = self.pipeline.reproduce(targets, force=force, on_output=on_output)
+            ran = self.pipeline.reproduce(targets, force=force, on_output=on_output, stop=stop)
             result = self._commit(baseline, name, force)
             result.stages = ran
-        self.git.set_ref(EXEC_APPLY, result.rev)
         self.log(f"Reproduced experiment(s): {result.name}")
-        self.log("Experiment results have been applied to your workspace.")
+        if self.in_workspace:
+            self.git.set_ref(EXEC_APPLY, result.rev)
+            self.log("Experiment results have been applied to your workspace.")
         return result
 
     def _commit(self, baseline: str, name: str | None, force: bool) -> ExpResult:
+        with self.lock:
+            return self._commit_locked(baseline, name, force)
+
+    def _commit_locked(self, baseline: str, name: str | None, force: bool) -> ExpResult:
         files = self.git.workspace_files(write=True)
         exp_hash = lock_hash(files)
         name = name or f"exp-{exp_hash[:5]}"
@@ -140,7 +202,7 @@ class Runner:
     # -- checkpoints --------------------------------------------------------------------------------
     def _resume_point(self, baseline: str) -> tuple[ExpRef, str] | None:
         """The checkpoint experiment the workspace holds (set by the last run or apply), if any."""
-        last = self.git.get_ref(EXEC_CHECKPOINT)
+        last = self.git.get_ref(EXEC_CHECKPOINT) if self.in_workspace else None
         if last is None:
             return None
         for info, tip in exp_refs(self.git).items():
@@ -158,6 +220,7 @@ class Runner:
         targets: list[str] | None,
         reset: bool,
         on_output: Callable[[str], None] | None,
+        stop: threading.Event | None,
     ) -> ExpResult:
         resume = None if reset else self._resume_point(baseline)
         parent = baseline
@@ -176,6 +239,10 @@ class Runner:
         state = {"parent": parent, "ref": ref, "name": name}
 
         def on_checkpoint(_stage: str) -> None:
+            with self.lock:
+                commit_checkpoint()
+
+        def commit_checkpoint() -> None:
             files = self.git.workspace_files(write=True)
             exp_hash = lock_hash(files)
             if state["ref"] is None:
@@ -189,7 +256,8 @@ class Runner:
             tree = self.git.write_tree(files)
             sha = self.git.commit_tree(tree, [state["parent"]], f"dvc: commit checkpoint {exp_hash}")
             self.git.set_ref(state["ref"], sha)
-            self.git.set_ref(EXEC_CHECKPOINT, sha)
+            if self.in_workspace:
+                self.git.set_ref(EXEC_CHECKPOINT, sha)
             state["parent"] = sha
             made.append(sha)
             self.log(f"Checkpoint experiment iteration '{sha[:7]}'.")
@@ -204,6 +272,7 @@ class Runner:
                 resume_checkpoints=resume is not None,
                 on_checkpoint=on_checkpoint,
                 on_output=on_output,
+                stop=stop,
             )
         except KeyboardInterrupt:
             if not made:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
 import shlex
 import sys
 import threading
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Unicode
 
-from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse
+from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse, stage_spec
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import atomic_write_text, relpath
 from jupyter_exp.notebook.render import (
@@ -42,15 +41,6 @@ PROG = "%exp"
 _RED, _RESET = "\x1b[31m", "\x1b[0m"
 _INTERRUPTED = "Interrupted: completed stages and checkpoints are saved."
 
-#: Commands that only read: they never create ``.dvc/`` (the others initialise it on first use).
-READ_ONLY_COMMANDS = frozenset(
-    {
-        "stage list", "status", "dag", "show", "diff", "list",
-        "metrics show", "metrics diff", "params show", "params diff", "plots show", "plots diff",
-    }
-)
-#: Commands that run stages: output is streamed, live metrics are plotted, ``--bg`` is allowed.
-RUN_COMMANDS = frozenset({"run", "repro"})
 _BACKGROUND_FLAG = "--bg"
 
 
@@ -100,32 +90,8 @@ def _write_output(text: str) -> None:
     sys.stdout.flush()
 
 
-def _put_kernel_python_first_on_path() -> None:
-    """Stage commands say ``python``: make that the kernel's interpreter, as someone running a notebook expects."""
-    bindir = os.path.dirname(sys.executable)
-    path = os.environ.get("PATH", "")
-    if path.split(os.pathsep, 1)[0] != bindir:
-        os.environ["PATH"] = bindir + os.pathsep + path
-
-
 # ---------------------------------------------------------------------------------------------------------
 # live plots
-
-
-def live_directories(repo: Repo, targets: Sequence[str] | None) -> list[Path]:
-    """Folders where the stages about to run log live metrics: their ``live:`` section, or a plots folder."""
-    pipeline = repo.pipeline
-    graph = pipeline.graph()
-    names = graph.ordered(graph.closure(pipeline.select(graph, targets or None)))
-    found: list[Path] = []
-    for name in names:
-        stage = graph.stages[name]
-        candidates = [pipeline.root / stage.wdir / directory for directory in stage.live]
-        candidates += [
-            pipeline.root / out.path for out in stage.outs if out.kind == "plots" and not Path(out.path).suffix
-        ]
-        found.extend(path for path in candidates if path not in found)
-    return found
 
 
 def _logged_since(directory: Path, since: float) -> bool:
@@ -256,7 +222,7 @@ class RunHandle:
         self.result: Any = None
         self.error: BaseException | None = None
         self.interrupted = False
-        self._stop = threading.Event()
+        self.stop = threading.Event()
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
         self.pane: _OutputPane | None = None
@@ -277,30 +243,13 @@ class RunHandle:
             raise CellError(_describe_error(self.error)) from None
         return self.result
 
-    def interrupt(self, grace: float = 1.0) -> None:
-        """Ask the run to stop, as Ctrl-C would: at the command's next output line the pipeline forwards
-        SIGINT to it; a command silent for ``grace`` seconds gets SIGINT directly. No further stage starts."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None or thread.native_id is None:
-            return
-
-        def signal_if_still_running() -> None:
-            if not self.done:
-                _interrupt_children_of(thread.native_id)  # type: ignore[arg-type]
-
-        timer = threading.Timer(grace, signal_if_still_running)
-        timer.daemon = True
-        timer.start()
+    def interrupt(self) -> None:
+        """Stop the run as Ctrl-C would: the running command gets SIGINT and no further stage starts."""
+        self.stop.set()
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def check_interrupted(self) -> None:
-        """Called from the run's own callbacks: raise KeyboardInterrupt there once ``interrupt()`` was asked."""
-        if self._stop.is_set():
-            raise KeyboardInterrupt
+        return self.stop.is_set()
 
     @property
     def command(self) -> str:
@@ -350,21 +299,6 @@ def _describe_error(error: BaseException) -> str:
     return f"ERROR: {type(error).__name__}: {error}"
 
 
-def _interrupt_children_of(thread_id: int) -> None:
-    """SIGINT the processes the run's thread started (Linux lists them per thread), as Ctrl-C would."""
-    import signal
-
-    try:
-        children = Path(f"/proc/self/task/{thread_id}/children").read_text().split()
-    except OSError:
-        return  # elsewhere the run stops at the command's next output line or the next stage
-    for pid in children:
-        try:
-            os.kill(int(pid), signal.SIGINT)
-        except (ProcessLookupError, ValueError):
-            continue
-
-
 # ---------------------------------------------------------------------------------------------------------
 # %%stage
 
@@ -388,31 +322,16 @@ def _indent_leading_comment(stage: Any) -> None:
     leading = getattr(stage.ca, "comment", None)
     if not leading or not leading[1]:
         return
-    lines = [line.strip()[1:].strip() for token in leading[1] for line in token.value.splitlines() if line.strip()]
+    lines = [
+        line.strip()[1:].strip() for token in leading[1] for line in token.value.splitlines() if line.strip()
+    ]
     stage.ca.comment = None
     stage.yaml_set_start_comment("\n".join(lines), indent=4)  # stages.<name>.<key>: 2 + 2 spaces
 
 
 def _stage_definition(args: Any, cmd: str, extra_deps: Sequence[str] = ()) -> dict[str, Any]:
     """The dvc.yaml keys ``stage add``'s options describe (same parser, same builder as the CLI)."""
-    from jupyter_exp.pipeline.dvcfile import StageSpec
-
-    return StageSpec.from_options(
-        cmd=cmd,
-        deps=[*extra_deps, *args.deps],
-        outs=args.outs,
-        outs_no_cache=args.outs_no_cache,
-        params=args.params,
-        metrics=args.metrics,
-        metrics_no_cache=args.metrics_no_cache,
-        plots=args.plots,
-        plots_no_cache=args.plots_no_cache,
-        checkpoints=args.checkpoint,
-        live=args.live,
-        wdir=args.wdir,
-        desc=args.desc,
-        always_changed=args.always_changed,
-    ).definition
+    return stage_spec(args, cmd, extra_deps).definition
 
 
 def _merge_options(stage: Any, options: dict[str, Any]) -> None:
@@ -437,7 +356,8 @@ def _describe_status(entries: list[Any]) -> str:
             continue
         for title, changed in entry.items():
             items = ", ".join(
-                f"{path} ({', '.join(how) if isinstance(how, dict) else how})" for path, how in changed.items()
+                f"{path} ({', '.join(how) if isinstance(how, dict) else how})"
+                for path, how in changed.items()
             )
             parts.append(f"{title}: {items}")
     return "; ".join(parts)
@@ -461,8 +381,13 @@ class ExpMagics(Magics):
 
     # -- plumbing --------------------------------------------------------------------------------------
 
-    def context(self, *, writes: bool, log: Callable[[str], None] = print,
-                on_output: Callable[[str], None] | None = None) -> Context:
+    def context(
+        self,
+        *,
+        writes: bool,
+        log: Callable[[str], None] = print,
+        on_output: Callable[[str], None] | None = None,
+    ) -> Context:
         cwd = Path.cwd()
         if writes:
             self._refuse_during_background_run(cwd)
@@ -481,26 +406,27 @@ class ExpMagics(Magics):
     def run_words(self, words: list[str]) -> Any:
         """Run one command line; returns a :class:`RunHandle` for ``--bg`` runs, else None (results are shown)."""
         name = command_name(words)
+        spec = COMMANDS.get(name) if name else None
+        runs_stages = spec is not None and spec.runs_stages
         background = _BACKGROUND_FLAG in words
         if background:
             words = [w for w in words if w != _BACKGROUND_FLAG]
-            if name not in RUN_COMMANDS:
+            if not runs_stages:
                 raise CellError(f"ERROR: {_BACKGROUND_FLAG} works with `%exp run` and `%exp repro` only")
         with user_errors():
-            if name in RUN_COMMANDS:
+            if runs_stages:
                 return self._run_stages(name, words, background)
-            ctx = self.context(writes=name is not None and name not in READ_ONLY_COMMANDS)
+            ctx = self.context(writes=spec is not None and spec.writes)
             show(execute(words, ctx, PROG), repo=_repo_if_any(ctx))
         return None
 
     def _run_stages(self, name: str, words: list[str], background: bool) -> RunHandle | None:
         _, args, _ = parse(words, PROG)
-        _put_kernel_python_first_on_path()
         if background:
             return self._run_in_background(name, words, args)
         ctx = self.context(writes=True, on_output=_write_output)
         repo = ctx.repo()
-        plots = LivePlots(live_directories(repo, getattr(args, "targets", None)), repo.root)
+        plots = LivePlots(repo.pipeline.live_directories(getattr(args, "targets", None)), repo.root)
         try:
             result = execute(words, ctx, PROG)
         except KeyboardInterrupt:
@@ -519,18 +445,12 @@ class ExpMagics(Magics):
         ctx = self.context(writes=True)
         repo = ctx.repo()
         handle = RunHandle(words, repo.root)
-        plots = LivePlots(live_directories(repo, getattr(args, "targets", None)), repo.root)
+        plots = LivePlots(repo.pipeline.live_directories(getattr(args, "targets", None)), repo.root)
         pane = handle.pane = _OutputPane()
 
-        def log(message: str) -> None:
-            handle.check_interrupted()
-            pane.line(message)
-
-        def on_output(text: str) -> None:
-            handle.check_interrupted()
-            pane.write(text)
-
-        run_ctx = Context(cwd=ctx.cwd, log=log, on_output=on_output, confirm=_confirm)
+        run_ctx = Context(
+            cwd=ctx.cwd, log=pane.line, on_output=pane.write, confirm=_confirm, stop=handle.stop
+        )
 
         def work() -> None:
             try:
@@ -669,12 +589,16 @@ class ExpMagics(Magics):
         """
         words = shlex.split(line)
         if not words or words[0].startswith("-"):
-            raise CellError("ERROR: usage: %%stage NAME [-d DEP] [-o OUT] [-p PARAMS] [-m METRICS] ... (the cell is the stage)")
+            raise CellError(
+                "ERROR: usage: %%stage NAME [-d DEP] [-o OUT] [-p PARAMS] [-m METRICS] ... (the cell is the stage)"
+            )
         name, options = words[0], words[1:]
         with user_errors():
             _, args, _ = parse(["stage", "add", "-n", name, *options], "%%stage")
             if args.cmd:
-                raise UsageError(f"%%stage {name}: unexpected {shlex.join(args.cmd)!r}: the cell body is the command")
+                raise UsageError(
+                    f"%%stage {name}: unexpected {shlex.join(args.cmd)!r}: the cell body is the command"
+                )
             ctx = self.context(writes=True)
             repo = ctx.repo()
             stage, yaml_problem = _yaml_stage(cell)

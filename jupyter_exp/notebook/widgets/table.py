@@ -85,12 +85,24 @@ def _comparison_matches(value: Any, op: str, wanted: str) -> bool:
     if _is_number(value) and isinstance(target, float):
         left, right = float(value), target
         return {
-            "<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
-            "=": left == right, "==": left == right, "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+            "=": left == right,
+            "==": left == right,
+            "!=": left != right,
         }[op]
     order = compare_values(_text(value), wanted)
-    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0,
-            "=": order == 0, "==": order == 0, "!=": order != 0}[op]
+    return {
+        "<": order < 0,
+        "<=": order <= 0,
+        ">": order > 0,
+        ">=": order >= 0,
+        "=": order == 0,
+        "==": order == 0,
+        "!=": order != 0,
+    }[op]
 
 
 class ExperimentsTable(anywidget.AnyWidget):
@@ -133,7 +145,10 @@ class ExperimentsTable(anywidget.AnyWidget):
         super().__init__(objectives=dict(objectives or {}), **kwargs)
         self.repo = repo
         self.show_options = dict(show_options or {})
-        self.actions: dict[str, Action] = {**(self._repo_actions() if repo is not None else {}), **(actions or {})}
+        self.actions: dict[str, Action] = {
+            **(self._repo_actions() if repo is not None else {}),
+            **(actions or {}),
+        }
         self._records: list[dict[str, Any]] = []
         self.last_result: Any = None
         self.last_error: BaseException | None = None
@@ -155,14 +170,31 @@ class ExperimentsTable(anywidget.AnyWidget):
         """Show ``table``; keep the user's sort, filter, selection and column choice where they still apply."""
         names = table.column_names()
         known = {col["id"] for col in self.columns}
-        columns = [{"id": EXPERIMENT, "kind": "info", "label": EXPERIMENT, "file": "", "key": EXPERIMENT, "changed": True},
-                   {"id": CREATED, "kind": "info", "label": CREATED, "file": "", "key": CREATED, "changed": True}]
+        columns = [
+            {
+                "id": EXPERIMENT,
+                "kind": "info",
+                "label": EXPERIMENT,
+                "file": "",
+                "key": EXPERIMENT,
+                "changed": True,
+            },
+            {"id": CREATED, "kind": "info", "label": CREATED, "file": "", "key": CREATED, "changed": True},
+        ]
         records = [self._record(row) for row in table.rows]
         for (kind, path, key), label in names.items():
             col = column_id(kind, path, key)
             distinct = {json.dumps(rec["values"].get(col), sort_keys=True) for rec in records}
-            columns.append({"id": col, "kind": kind, "label": label, "file": path, "key": key,
-                            "changed": kind == "metrics" or len(distinct) > 1})
+            columns.append(
+                {
+                    "id": col,
+                    "kind": kind,
+                    "label": label,
+                    "file": path,
+                    "key": key,
+                    "changed": kind == "metrics" or len(distinct) > 1,
+                }
+            )
         ids = [col["id"] for col in columns]
         revs = {rec["rev"] for rec in records}
         units = {rec["unit"] for rec in records}
@@ -192,10 +224,19 @@ class ExperimentsTable(anywidget.AnyWidget):
         else:
             group = row.baseline or ""
         return {
-            "rev": row.rev, "name": row.name, "kind": row.kind, "label": row.label, "glyph": row.glyph,
+            "rev": row.rev,
+            "name": row.name,
+            "kind": row.kind,
+            "label": row.label,
+            "glyph": row.glyph,
             "created": row.created.isoformat(timespec="seconds") if row.created else None,
-            "baseline": row.baseline, "parent": row.parent, "tip": row.checkpoint_tip, "error": row.error,
-            "group": group, "unit": row.checkpoint_tip or row.rev, "values": values,
+            "baseline": row.baseline,
+            "parent": row.parent,
+            "tip": row.checkpoint_tip,
+            "error": row.error,
+            "group": group,
+            "unit": row.checkpoint_tip or row.rev,
+            "values": values,
         }
 
     @property
@@ -205,8 +246,11 @@ class ExperimentsTable(anywidget.AnyWidget):
 
     def objective(self, column: dict[str, Any]) -> str:
         """``"min"`` or ``"max"``: the override by column id or key, else min for loss/error names."""
-        return self.objectives.get(column["id"]) or self.objectives.get(column["key"]) or (
-            "min" if _MINIMISED.search(column["key"]) else "max")
+        return (
+            self.objectives.get(column["id"])
+            or self.objectives.get(column["key"])
+            or ("min" if _MINIMISED.search(column["key"]) else "max")
+        )
 
     def _update_best(self) -> None:
         best: dict[str, Any] = {}
@@ -245,8 +289,10 @@ class ExperimentsTable(anywidget.AnyWidget):
             heads = [u for u in unit_ids if units[u][0]["kind"] in ("workspace", "baseline")]
             others = [u for u in unit_ids if u not in heads and any(matches(r) for r in units[u])]
             if self.sort_by:
-                others = sorted(others, key=functools.cmp_to_key(
-                    lambda a, b: self._compare_units(units[a][0], units[b][0])))
+                others = sorted(
+                    others,
+                    key=functools.cmp_to_key(lambda a, b: self._compare_units(units[a][0], units[b][0])),
+                )
             for unit in heads + others:
                 shown.extend(units[unit][:1] if unit in collapsed else units[unit])
         return shown
@@ -280,7 +326,9 @@ class ExperimentsTable(anywidget.AnyWidget):
     @staticmethod
     def _ref(rec: dict[str, Any]) -> str:
         """What the experiments API resolves: the experiment's name when it has one, else its sha."""
-        return rec["name"] if rec["kind"] in ("experiment", "queued", "baseline") and rec["name"] else rec["rev"]
+        return (
+            rec["name"] if rec["kind"] in ("experiment", "queued", "baseline") and rec["name"] else rec["rev"]
+        )
 
     def _repo_actions(self) -> dict[str, Action]:
         def one(revs: list[str]) -> dict[str, Any]:
@@ -300,7 +348,9 @@ class ExperimentsTable(anywidget.AnyWidget):
             return self.repo.experiments.branch(self._ref(one(revs)), name)
 
         def remove(revs: list[str]) -> Any:
-            refs = list(dict.fromkeys(self._ref(r) for r in self._rows_by_rev(revs) if r["kind"] in _REMOVABLE))
+            refs = list(
+                dict.fromkeys(self._ref(r) for r in self._rows_by_rev(revs) if r["kind"] in _REMOVABLE)
+            )
             if not refs:
                 raise ExperimentError("select experiments to remove (not the workspace or a baseline)")
             self.repo.experiments.remove(refs)
@@ -311,7 +361,9 @@ class ExperimentsTable(anywidget.AnyWidget):
             if len(rows) == 1:
                 base = rows[0]["baseline"] or rows[0]["parent"]
                 if base is None:
-                    raise ExperimentError(f"'{rows[0]['label']}' has no baseline to diff against: select two rows")
+                    raise ExperimentError(
+                        f"'{rows[0]['label']}' has no baseline to diff against: select two rows"
+                    )
                 rows = [*(self._rows_by_rev([base]) or [{"rev": base, "kind": "", "name": None}]), rows[0]]
             if len(rows) != 2:
                 raise ExperimentError("select one experiment (diff against its baseline) or two to diff")
@@ -319,11 +371,7 @@ class ExperimentsTable(anywidget.AnyWidget):
             return self.repo.experiments.diff(a, b)
 
         def compare(revs: list[str]) -> Any:
-            rows = self._rows_by_rev(revs)
-            plots = getattr(self.repo, "plots", None)
-            if plots is not None:
-                return plots.diff([self._ref(r) for r in rows])
-            return _plots_page(self.repo, rows)
+            return self.repo.plots.diff([self._ref(r) for r in self._rows_by_rev(revs)])
 
         return {"apply": apply, "branch": branch, "remove": remove, "diff": diff, "compare": compare}
 
@@ -370,7 +418,10 @@ class ExperimentsTable(anywidget.AnyWidget):
             self._stop_watching.clear()
             git_dir = _git_dir(Path(self.repo.root))
             self._watcher = threading.Thread(
-                target=self._watch, args=(git_dir, _refs_fingerprint(git_dir), interval), name="jx-table", daemon=True
+                target=self._watch,
+                args=(git_dir, _refs_fingerprint(git_dir), interval),
+                name="jx-table",
+                daemon=True,
             )
             self._watcher.start()
         return self
@@ -396,7 +447,9 @@ class ExperimentsTable(anywidget.AnyWidget):
         if column["id"] == EXPERIMENT:
             return rec["glyph"] + rec["label"]
         if column["id"] == CREATED:
-            return MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")[:16]
+            return (
+                MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")[:16]
+            )
         return format_value(rec["values"].get(column["id"]))
 
     def _repr_html_(self) -> str:
@@ -412,9 +465,13 @@ class ExperimentsTable(anywidget.AnyWidget):
                 text = html.escape(self._cell_text(rec, c))
                 is_best = c["id"] in best and rec["values"].get(c["id"]) == best[c["id"]]
                 cells.append(f"<td><b>{text}</b></td>" if is_best else f"<td>{text}</td>")
-            body.append(f'<tr class="jx-row jx-{rec["kind"]}" data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>')
-        return (f'<table class="jx-table jx-static"><thead><tr>{head}</tr></thead>'
-                f'<tbody>{"".join(body)}</tbody></table>')
+            body.append(
+                f'<tr class="jx-row jx-{rec["kind"]}" data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>'
+            )
+        return (
+            f'<table class="jx-table jx-static"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
 
     def to_text(self) -> str:
         """Plain text table of the current view."""
@@ -422,8 +479,10 @@ class ExperimentsTable(anywidget.AnyWidget):
         grid = [[c["label"] for c in columns]]
         grid += [[self._cell_text(rec, c) for c in columns] for rec in self.visible_rows()]
         widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-                 for line in grid]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in grid
+        ]
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -431,19 +490,6 @@ class ExperimentsTable(anywidget.AnyWidget):
         data["text/plain"] = self.to_text()
         data["text/html"] = self._repr_html_()
         return data, metadata
-
-
-def _plots_page(repo: Any, rows: list[dict[str, Any]]) -> str:
-    """``plots diff`` of the selected rows as one offline HTML page, for a Repo without a ``plots`` API."""
-    from jupyter_exp.fsutil import WorkspaceTree
-    from jupyter_exp.plots import collect
-    from jupyter_exp.plots.render import render_page
-
-    trees = {
-        row["label"]: WorkspaceTree(repo.root) if row["rev"] == "workspace" else repo.scm.tree(row["rev"])
-        for row in rows
-    }
-    return render_page(collect(trees), title="Compare " + ", ".join(trees))
 
 
 def _result_html(result: Any) -> str:
@@ -461,7 +507,9 @@ def _result_html(result: Any) -> str:
     if hasattr(result, "to_markdown"):
         result = result.to_markdown()
     elif not isinstance(result, str):
-        result = json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else repr(result)
+        result = (
+            json.dumps(result, indent=2, default=str) if isinstance(result, (dict, list)) else repr(result)
+        )
     return f"<pre>{html.escape(result, quote=False)}</pre>"
 
 
