@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+REF_VENV := benchmarks/.ref-venv
+
 .PHONY: demo test lint lab bench clean browser-deps
 
 $(BIN)/python:
@@ -27,14 +29,19 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium for the browser tests (apt-get install chromium)"; fi; }
 
-test: $(STAMP) browser-deps lint
+# The real DVC 3 / DVCLive, in a venv of their own, for the interop tests and the benchmarks.
+$(REF_VENV)/bin/dvc:
+	$(PY) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install -q dvc==3.67.1 dvclive==3.49.1
+
+test: $(STAMP) browser-deps $(REF_VENV)/bin/dvc lint
 	$(BIN)/python -m pytest -n 2 -q
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab examples
 
-bench: $(STAMP)
+bench: $(STAMP) $(REF_VENV)/bin/dvc
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) build dist .pytest_cache
