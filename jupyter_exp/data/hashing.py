@@ -161,9 +161,30 @@ def file_md5(path: str | os.PathLike[str], size: int | None = None, progress: Pr
     return hasher.hexdigest()
 
 
-def walk_files(root: str) -> list[_Stat]:
+Ignore = Callable[[str], bool]
+
+
+def load_dvcignore(repo_root: str | os.PathLike[str]) -> Ignore | None:
+    """The repository's ``.dvcignore`` (gitignore syntax) as a predicate on repo-relative POSIX paths
+    (directories end with ``/``); None when there is none. DVC leaves such paths out of directory hashes."""
+    path = os.path.join(repo_root, ".dvcignore")
+    try:
+        with open(path, "rb") as fobj:
+            lines = [line.rstrip(b"\r\n") for line in fobj]
+    except FileNotFoundError:
+        return None
+    patterns = [line for line in lines if line.strip() and not line.lstrip().startswith(b"#")]
+    if not patterns:
+        return None
+    from dulwich.ignore import IgnoreFilter
+
+    matcher = IgnoreFilter(patterns)
+    return lambda relpath: bool(matcher.is_ignored(relpath))
+
+
+def walk_files(root: str, ignore: Ignore | None = None, base: str = "") -> list[_Stat]:
     """Every file under ``root`` as DVC sees it: symlinked files followed, symlinked dirs and
-    ``.git``/``.hg``/``.dvc`` skipped. Sorted by POSIX relpath."""
+    ``.git``/``.hg``/``.dvc`` skipped, ``ignore``d paths (``base`` + relpath) left out. Sorted by relpath."""
     found: list[_Stat] = []
     stack = [("", root)]
     while stack:
@@ -172,10 +193,10 @@ def walk_files(root: str) -> list[_Stat]:
             for entry in entries:
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    if name not in IGNORED_DIRS:
+                    if name not in IGNORED_DIRS and not (ignore and ignore(base + prefix + name + "/")):
                         stack.append((prefix + name + "/", entry.path))
                     continue
-                if name in IGNORED_FILES:
+                if name in IGNORED_FILES or (ignore and ignore(base + prefix + name)):
                     continue
                 try:
                     st = entry.stat()
@@ -218,6 +239,7 @@ class Hasher:
         self.state = state if state is not None else StateDB(self.root)
         self.jobs = jobs or os.cpu_count() or 1
         self.stats = HashStats()
+        self.ignore = load_dvcignore(self.root)
 
     def close(self) -> None:
         self.state.close()
@@ -289,7 +311,8 @@ class Hasher:
     def _hash_dir(
         self, abspath: str, progress: Progress | None, need_entries: bool = False
     ) -> tuple[HashInfo, list[TreeEntry] | None]:
-        files = walk_files(abspath)
+        base = os.path.relpath(abspath, self.root).replace(os.sep, "/") + "/"
+        files = walk_files(abspath, self.ignore, "" if base.startswith("../") else base)
         fingerprint = _fingerprint(files)
         if not need_entries:
             known = self.state.get_dir(fingerprint)
