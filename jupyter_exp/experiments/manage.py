@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from jupyter_exp.errors import ExperimentError
+from jupyter_exp.experiments import queue as exp_queue
 from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, ExpRef, exp_refs, find
 from jupyter_exp.experiments.show import describe
 from jupyter_exp.scm.git import Git
@@ -43,25 +44,30 @@ def remove(
     *,
     rev: str | None = None,
     all_commits: bool = False,
+    queue: bool = False,
 ) -> list[str]:
-    """Delete experiments by name, all those based on ``rev``, or all of them; returns the names removed."""
+    """Delete experiments by name (queued ones too), all those based on ``rev``, all of them, or the
+    whole queue (queued and failed entries); returns the names removed."""
     refs = exp_refs(git)
-    if all_commits:
-        return _drop(git, list(refs), refs)
-    chosen: list[ExpRef] = []
+    queued = exp_queue.entries(git) if queue or names else []
+    chosen: list[ExpRef] = list(refs) if all_commits else []
+    dequeued = list(queued) if queue else []
     if rev is not None:
         baseline = git.resolve(rev)
         chosen += [info for info in refs if info.baseline == baseline]
     missing = []
     for name in names:
         found = find(git, name, refs=refs)
-        if found is None:
-            missing.append(name)
-        else:
+        entries = [entry for entry in queued if entry.matches(name)]
+        if found is not None:
             chosen.append(found[0])
+        elif entries:
+            dequeued += entries
+        else:
+            missing.append(name)
     if missing:
         raise ExperimentError(f"Experiment(s) not found: {', '.join(missing)}")
-    return _drop(git, dict.fromkeys(chosen), refs)
+    return _drop(git, dict.fromkeys(chosen), refs) + exp_queue.remove_entries(git, dict.fromkeys(dequeued))
 
 
 def gc_candidates(
@@ -94,22 +100,26 @@ def gc(
     all_branches: bool = False,
     all_tags: bool = False,
     all_commits: bool = False,
+    queued: bool = False,
     confirm: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    """Remove the experiments :func:`gc_candidates` finds, after ``confirm(question)`` when given."""
+    """Remove the experiments :func:`gc_candidates` finds and, unless ``queued``, the queue (as DVC does),
+    after ``confirm(question)`` when given."""
     doomed = gc_candidates(
         git, workspace=workspace, all_branches=all_branches, all_tags=all_tags, all_commits=all_commits
     )
-    if not doomed:
+    dequeued = [] if queued else exp_queue.entries(git)
+    if not doomed and not dequeued:
         return []
     question = (
         "This will remove all experiments except those derived from the workspace"
         f"{' and all git branches' if all_branches else ''}{' and all git tags' if all_tags else ''}"
-        f"{' and all git commits' if all_commits else ''} of the current repo. Are you sure?"
+        f"{' and all git commits' if all_commits else ''} of the current repo."
+        f" Run queued experiments will be {'preserved' if queued else 'removed'}. Are you sure?"
     )
     if confirm is not None and not confirm(question):
         return []
-    return _drop(git, doomed, exp_refs(git))
+    return _drop(git, doomed, exp_refs(git)) + exp_queue.remove_entries(git, dequeued)
 
 
 def push(

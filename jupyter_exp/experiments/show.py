@@ -3,7 +3,8 @@
 One pass over ``refs/exps``; each commit's data comes from the per-sha cache; nothing is checked out.
 Checkpoint chains are drawn as the DVC 2.0 release draws them: the tip ``│ ╓``, older checkpoints
 ``│ ╟``, the first ``├─╨``; a chain that continues another experiment's checkpoint (a modified resume)
-ends on ``│ ╟ <sha> (<parent>)`` instead.
+ends on ``│ ╟ <sha> (<parent>)`` instead. Queued experiments are marked ``*`` as in the release
+(``├── *4d6e6a7``), created at their queue time, with their params and no metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from jupyter_exp.errors import ExperimentError, SCMError
 from jupyter_exp.experiments.collect import Collector, RevData
+from jupyter_exp.experiments.queue import QueueEntry, entries
 from jupyter_exp.experiments.refs import ExpRef, exp_refs
 from jupyter_exp.experiments.table import ExpRow, ExpTable
 from jupyter_exp.fsutil import WorkspaceTree
@@ -165,6 +167,31 @@ def _rows_for_baseline(
     return groups
 
 
+def _queued_groups(
+    baseline: str, queued: list[QueueEntry], collector: Collector
+) -> list[tuple[tuple[Any, ...], list[ExpRow]]]:
+    """A one-row group per queue entry of ``baseline``: params of the queued commit, no metrics yet."""
+    groups = []
+    for entry in queued:
+        if entry.baseline != baseline:
+            continue
+        row = ExpRow(
+            rev=entry.id,
+            name=entry.name,
+            kind="queued",
+            baseline=baseline,
+            parent=baseline,
+            created=entry.created,
+            params=collector.commit(entry.id).params,
+            metrics={},
+            glyph="├── ",
+            label=f"*{entry.label}{' (failed)' if entry.failed else ''}",
+            error=entry.error,
+        )
+        groups.append(((entry.created.timestamp(), 1, entry.id), [row]))
+    return groups
+
+
 def _matches(patterns: list[str], path: str, key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(f"{path}:{key}", p) for p in patterns)
 
@@ -247,6 +274,7 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
     shas = baselines(git, opts)
     names = describe(git, shas)
     refs = exp_refs(git)
+    queued = entries(git)
     for baseline in shas:
         data = collector.commit(baseline)
         rows.append(
@@ -265,6 +293,9 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
             )
         )
         groups = _rows_for_baseline(baseline, refs, collector)
+        if queued:
+            groups += _queued_groups(baseline, queued, collector)
+            groups.sort(key=lambda group: group[0], reverse=True)
         if opts.sort_by:
             groups = _sort_groups(groups, opts.sort_by, opts.sort_order)
         for index, (_, group_rows) in enumerate(groups):

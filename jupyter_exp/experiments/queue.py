@@ -1,0 +1,390 @@
+"""Queued experiments (``exp run --queue``) and running the queue in parallel (``exp run --run-all -j N``).
+
+A queued experiment is a commit of the workspace as it is (tracked files as on disk, untracked files that
+are not ignored) with the ``-S`` overrides applied to the committed copy of the params files, so the
+user's files stay untouched; its parent is the baseline (HEAD). It lives at
+``refs/exps/celery/jupyter-exp/queued/<sha>``. DVC 3 keeps its own queue under ``refs/exps/celery/``
+(``celery/stash``, ``celery/failed``) and skips that namespace when it lists experiments, so ``dvc exp
+show/list/remove`` never take an entry for an experiment (``refs/exps/queue/<id>`` would be read as the
+experiments of a baseline named ``queue<id>``). The commit message carries the name, targets and ``-f``.
+
+``--run-all`` gives each entry a workspace of its own under ``.dvc/tmp/jupyter-exp/queue/``: the queued
+commit's files, a ``.git`` whose ``commondir`` is the main repository's (commits and refs land there
+directly; no fetch or push) and a ``.dvc/config.local`` pointing ``cache.dir`` at the main cache (outputs
+are checked out from it, new ones saved to it, and the run cache is shared). Each entry runs in a worker
+process, ``jobs`` at a time: a process is what an interrupt or a crash can stop without the others. A
+success becomes an ordinary experiment of the baseline and leaves the queue; a failure stays, marked
+failed as in DVC 3's ``celery/failed``, with its error in the entry and the run's output in a log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jupyter_exp import serialize
+from jupyter_exp.errors import ExperimentError, JupyterExpError
+from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
+from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, overrides_by_file
+from jupyter_exp.fsutil import atomic_write_text
+from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.scm.git import FileEntry, Git
+
+Log = Callable[[str], None]
+QUEUE_NAMESPACE = f"{CELERY_NAMESPACE}/jupyter-exp"
+RUNS_DIR = Path(".dvc", "tmp", "jupyter-exp", "queue")
+_TITLE = "jupyter-exp: queued experiment"
+_STATES = ("queued", "failed")
+_WORKER = "from jupyter_exp.experiments.queue import worker_main; worker_main()"
+_STOP_GRACE_S = 20.0  # a worker forwards Ctrl-C to its stage and waits up to 10 s for it
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One experiment waiting in the queue (or failed there)."""
+
+    id: str  # the queued commit
+    rev: str  # what the entry's ref points at: the queued commit, or the record of its failure
+    baseline: str
+    created: datetime
+    order: int  # queue time in ns: run order
+    name: str | None = None
+    targets: tuple[str, ...] = ()
+    force: bool = False
+    params: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def label(self) -> str:
+        """The name given with ``-n``, else the short sha (as DVC 2.0 names queued experiments)."""
+        return self.name or self.id[:7]
+
+    @property
+    def ref(self) -> str:
+        return f"{QUEUE_NAMESPACE}/{'failed' if self.failed else 'queued'}/{self.id}"
+
+    def matches(self, name: str) -> bool:
+        return name in (self.name, self.label, self.id, self.ref) or (
+            len(name) >= 7 and self.id.startswith(name)
+        )
+
+
+def _message(meta: Mapping[str, Any]) -> str:
+    return f"{_TITLE}\n\n{json.dumps(meta, sort_keys=True)}\n"
+
+
+def _meta(message: str) -> dict[str, Any] | None:
+    title, _, body = message.partition("\n\n")
+    if title.strip() != _TITLE:
+        return None
+    try:
+        meta = json.loads(body)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def entries(git: Git) -> list[QueueEntry]:
+    """Every queue entry (queued and failed), oldest first."""
+    found = []
+    for ref, sha in git.refs(QUEUE_NAMESPACE).items():
+        state, _, entry_id = ref[len(QUEUE_NAMESPACE) + 1 :].partition("/")
+        if state not in _STATES or not entry_id or "/" in entry_id:
+            continue
+        info = git.commit_info(sha)
+        meta = _meta(info.message)
+        if meta is None or not info.parents:
+            continue
+        error = (meta.get("error") or "failed") if state == "failed" else None
+        found.append(
+            QueueEntry(
+                id=entry_id,
+                rev=sha,
+                baseline=info.parents[0],
+                created=info.time,
+                order=int(meta.get("order") or 0),
+                name=meta.get("name"),
+                targets=tuple(meta.get("targets") or ()),
+                force=bool(meta.get("force")),
+                params=tuple(meta.get("params") or ()),
+                error=error,
+            )
+        )
+    found.sort(key=lambda entry: (entry.order, entry.id))
+    return found
+
+
+def _conflict(name: str) -> ExperimentError:
+    return ExperimentError(
+        f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
+        f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
+    )
+
+
+def _overridden_blob(git: Git, path: str, overrides: list[str], entry: FileEntry | None) -> FileEntry:
+    """The params file ``path`` with ``overrides`` applied, stored as a blob; the file on disk is not touched."""
+    from dulwich.objects import Blob
+
+    source = git.root / path
+    if not source.is_file():
+        raise ExperimentError(f"Cannot set params in '{path}': the file does not exist")
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / source.name  # same suffix: same format and comment-keeping writer
+        shutil.copyfile(source, copy)
+        serialize.apply_overrides(copy, overrides, name=path)
+        blob = Blob.from_string(copy.read_bytes())
+    git.repo.object_store.add_object(blob)
+    return (entry[0] if entry else 0o100644, blob.id)
+
+
+def enqueue(
+    git: Git,
+    params: list[str] | Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    targets: list[str] | None = None,
+    log: Log,
+) -> ExpResult:
+    """Record the workspace plus ``params`` overrides as a queued experiment of HEAD; nothing runs."""
+    if name is not None:
+        validate_name(name)
+    baseline = git.head()
+    same_name = [e for e in entries(git) if name is not None and e.name == name and e.baseline == baseline]
+    if name is not None and not force and (same_name or git.get_ref(str(ExpRef(baseline, name)))):
+        raise _conflict(name)
+    grouped = overrides_by_file(params)
+    with CommitLock(git):
+        files = git.workspace_files(write=True)
+        for path, overrides in grouped.items():
+            files[path] = _overridden_blob(git, path, overrides, files.get(path))
+        meta = {
+            "name": name,
+            "targets": list(targets or []),
+            "force": force,
+            "params": [f"{path}:{o}" for path, items in grouped.items() for o in items],
+            "order": time.time_ns(),
+        }
+        sha = git.commit_tree(git.write_tree(files), [baseline], _message(meta))
+    for old in same_name:
+        git.delete_ref(old.ref)
+    entry = QueueEntry(sha, sha, baseline, git.commit_info(sha).time, meta["order"], name)
+    git.set_ref(entry.ref, sha)
+    log(f"Queued experiment '{entry.label}' for future execution.")
+    return ExpResult(entry.label, sha, entry.ref, baseline, queued=True)
+
+
+def remove_entries(git: Git, chosen: Iterable[QueueEntry]) -> list[str]:
+    """Drop queue entries (and the logs of failed ones); returns their labels."""
+    removed = []
+    for entry in chosen:
+        git.delete_ref(entry.ref)
+        (git.root / RUNS_DIR / f"{entry.id}.log").unlink(missing_ok=True)
+        removed.append(entry.label)
+    return removed
+
+
+# -- running the queue -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    """A queued experiment running in its own workspace and process."""
+
+    entry: QueueEntry
+    workdir: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def result_path(self) -> Path:
+        return self.workdir / "result.json"
+
+
+def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
+    """A workspace with the queued commit's files whose Git objects and refs are the main repository's."""
+    from dulwich.index import build_index_from_tree
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-", dir=runs_dir))
+    workspace = workdir / "ws"
+    gitdir = workspace / ".git"
+    (gitdir / "objects").mkdir(parents=True)  # unused: dulwich wants it to take this for a repository
+    common = Path(git.repo.commondir()).resolve()
+    (gitdir / "commondir").write_text(f"{common}\n")
+    (gitdir / "HEAD").write_text(f"{entry.baseline}\n")  # detached at the baseline, like DVC's executors
+    exclude = common / "info" / "exclude"
+    if exclude.is_file():
+        (gitdir / "info").mkdir()
+        shutil.copyfile(exclude, gitdir / "info" / "exclude")
+    tree = git.repo[entry.id.encode()].tree
+    build_index_from_tree(str(workspace), str(gitdir / "index"), git.repo.object_store, tree)
+    local = git.root / ".dvc" / "config.local"
+    if local.is_file():  # remotes and other local settings apply to the run too
+        (workspace / ".dvc").mkdir(exist_ok=True)
+        shutil.copyfile(local, workspace / ".dvc" / "config.local")
+    from jupyter_exp.config import write_config
+
+    write_config(workspace, "cache", "dir", str(cache_dir), local=True)
+    return workdir
+
+
+def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Log) -> _Worker:
+    workdir = _prepare(git, cache_dir, entry, runs_dir)
+    spec = {
+        "root": str(workdir / "ws"),
+        "name": entry.name,
+        "targets": list(entry.targets),
+        "force": entry.force,
+        "result": str(workdir / "result.json"),
+    }
+    spec_path = workdir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    log_path = runs_dir / f"{entry.id}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as out:
+        # A session of its own: a terminal's Ctrl-C reaches the parent only, which forwards it once.
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(spec_path)],
+            cwd=workdir / "ws",
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    log(f"Running queued experiment '{entry.label}' (output: {log_path})")
+    return _Worker(entry, workdir, log_path, proc)
+
+
+def _record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
+    """Move the entry to ``failed/``: a commit with the same tree and baseline whose message has the error."""
+    info = git.commit_info(entry.id)
+    meta = {**(_meta(info.message) or {}), "error": error}
+    sha = git.commit_tree(info.tree, [entry.baseline], _message(meta))
+    failed = QueueEntry(
+        entry.id, sha, entry.baseline, entry.created, entry.order, entry.name, entry.targets,
+        entry.force, entry.params, error,
+    )
+    git.set_ref(failed.ref, sha)
+    git.delete_ref(entry.ref)
+    return failed
+
+
+def _finish(git: Git, worker: _Worker, log: Log) -> ExpResult:
+    entry = worker.entry
+    try:
+        outcome = json.loads(worker.result_path.read_text())
+    except (OSError, ValueError):
+        outcome = {"error": f"the worker process exited with status {worker.proc.returncode}"}
+    shutil.rmtree(worker.workdir, ignore_errors=True)
+    if "result" in outcome:
+        git.delete_ref(entry.ref)
+        worker.log_path.unlink(missing_ok=True)
+        result = ExpResult(**outcome["result"])
+        log(f"Reproduced experiment(s): {result.name}")
+        return result
+    error = "interrupted" if outcome.get("interrupted") else str(outcome.get("error"))
+    failed = _record_failure(git, entry, error)
+    log(f"Failed to reproduce experiment '{entry.label}': {error} (output: {worker.log_path})")
+    return ExpResult(entry.label, entry.id, failed.ref, entry.baseline, error=error)
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """Ctrl-C for every running worker (each stops its stage), then wait; the entries stay queued."""
+    for worker in workers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            worker.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    for worker in workers:
+        try:
+            worker.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait()
+        shutil.rmtree(worker.workdir, ignore_errors=True)
+
+
+def run_all(pipeline: Pipeline, git: Git, *, jobs: int = 1, log: Log) -> list[ExpResult]:
+    """Run every queued (not failed) experiment, ``jobs`` at a time; the user's workspace is not touched.
+
+    Returns one result per entry, in queue order; failed ones have ``error`` set and stay in the queue.
+    """
+    todo = [entry for entry in entries(git) if not entry.failed]
+    if not todo:
+        log("No queued experiments to run.")
+        return []
+    runs_dir = git.root / RUNS_DIR
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = pipeline.cache.cache_dir.resolve()
+    pending = list(todo)
+    running: list[_Worker] = []
+    results: dict[str, ExpResult] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                running.append(_start(git, cache_dir, pending.pop(0), runs_dir, log))
+            finished = [worker for worker in running if worker.proc.poll() is not None]
+            if not finished:
+                time.sleep(0.01)
+                continue
+            for worker in finished:
+                running.remove(worker)
+                results[worker.entry.id] = _finish(git, worker, log)
+    except KeyboardInterrupt:
+        _stop(running)
+        raise
+    return [results[entry.id] for entry in todo]
+
+
+# -- the worker process ------------------------------------------------------------------------------
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def _execute(spec: dict[str, Any]) -> dict[str, Any]:
+    root = Path(spec["root"])
+    try:
+        pipeline = Pipeline(root, log=_print)
+        try:
+            pipeline.checkout(force=True)  # the queued outputs: unchanged stages need not run
+        except JupyterExpError as exc:
+            _print(f"Some cached outputs could not be checked out ({exc}); their stages will run.")
+        runner = Runner(pipeline, Git(root), _print, in_workspace=False)
+        result = runner.run(None, name=spec["name"], force=spec["force"], targets=spec["targets"] or None)
+    except JupyterExpError as exc:
+        _print(f"ERROR: {exc}")
+        return {"error": str(exc)}
+    except KeyboardInterrupt:
+        return {"interrupted": True}
+    except Exception as exc:  # a bug: keep the traceback in the log, report the failure
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"result": asdict(result)}
+
+
+def worker_main() -> None:
+    """Entry point of a worker process: ``python -c ... <spec.json>`` runs one queued experiment."""
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    outcome = _execute(spec)
+    atomic_write_text(spec["result"], json.dumps(outcome))
+    sys.exit(130 if outcome.get("interrupted") else 1 if "error" in outcome else 0)
