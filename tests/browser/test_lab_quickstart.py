@@ -105,7 +105,7 @@ def screenshot_in_notebook(page: Any, element: Any, path: Path) -> None:
 
 
 def test_quickstart_runs_in_jupyterlab_and_the_widgets_work(
-    lab_server: LabServer, chromium: Any, artifacts: Path
+    chromium: Any, lab_server: LabServer, artifacts: Path
 ) -> None:
     notebook = copy_quickstart(lab_server.root)
     code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(str(notebook), as_version=4).cells)
@@ -124,7 +124,7 @@ def test_quickstart_runs_in_jupyterlab_and_the_widgets_work(
         errors = [line for line in console if line.startswith(("error", "pageerror", "warning"))]
         return (
             f"\nbrowser console ({len(console)} messages, errors/warnings shown):\n"
-            + "\n".join(errors[-40:])
+            + ("\n".join(errors[-40:]) or "(none)")
             + f"\nscreenshot: {shots}\nserver log tail:\n{lab_server.log_tail(2000)}"
         )
 
