@@ -13,6 +13,7 @@ import os
 import posixpath
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -440,7 +441,10 @@ class Pipeline:
                 raise ReproductionError(
                     f"output '{out.def_path}' of stage {stage} was not created by its command"
                 )
-            info = self.cache.save(full) if out.cache else self.hasher.hash(full)
+            # Checkpoint outputs are copied into the cache, never linked: training rewrites them in
+            # place, which through a hardlink or symlink would overwrite the previous checkpoint's object.
+            cache = self.copy_cache if out.checkpoint else self.cache
+            info = cache.save(full) if out.cache else self.hasher.hash(full)
             entries.append(info.to_lock_entry(out.def_path))
         return entries
 
@@ -482,6 +486,7 @@ class Pipeline:
         resumed = keep_checkpoints and any(os.path.lexists(self.root / o.path) for o in stage.checkpoint_outs)
         for out in stage.outs:
             if out.persist or (keep_checkpoints and (out.checkpoint or out.kind != "outs")):
+                _unprotect(self.root / out.path)  # the command writes on top of it
                 continue
             _remove(self.root / out.path)
         return resumed
@@ -745,6 +750,21 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         path.unlink()
+
+
+def _unprotect(path: Path) -> None:
+    """Replace links into the cache (a checkout with hardlink/symlink types) and read-only cache copies
+    under ``path`` by private writable copies, so a command continuing from them cannot write into the cache."""
+    files = [path] if not path.is_dir() or path.is_symlink() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        try:
+            st = os.lstat(file)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.unprotect.tmp")
+            shutil.copyfile(file, tmp)  # follows a symlink to the cached content
+            os.replace(tmp, file)
 
 
 def _serve_checkpoints(
