@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from .conftest import (
@@ -24,6 +25,7 @@ from .conftest import (
     SIGNAL_FILE,
     Project,
     cli_env,
+    commit_all,
     experiment_name,
     make_project,
     show_rows,
@@ -244,3 +246,27 @@ def test_stage_add_checkpoint_declares_the_release_stage(git_repo: Path) -> None
     # state: the report is redrawn as finished when training ends.
     assert steps == [0, 1, 1]
     assert project.git("diff", "--name-only", chain[1], chain[2]) == "logs.html"
+
+
+@pytest.mark.parametrize("link_type", ["hardlink", "symlink"])
+def test_linked_cache_types_never_let_training_write_into_the_cache(numpy_project: Project, link_type: str) -> None:
+    """With ``cache.type`` hardlink or symlink, the model file the training rewrites every step must stay
+    a private copy: written through a link, it would overwrite (or, without root, fail on) the cached
+    object of the previous checkpoint."""
+    project = numpy_project
+    (project.root / ".dvc" / "config").write_text(f"[cache]\n    type = {link_type}\n")
+    project.baseline = commit_all(project.root, f"{link_type} cache")
+
+    name = experiment_name(project.run_cli("run"))
+    chain = project.chain(project.exp_refs()[project.ref_of(name)])
+    assert [project.assert_consistent(sha) for sha in chain] == [0, 1, 2]
+
+    project.run_cli("apply", chain[0][:7])  # checked out with the link type, then trained on again
+    out = project.run_cli("run")
+    assert "resuming at step 1" in out
+    resumed = experiment_name(out)
+    steps = {
+        exp: [project.assert_consistent(sha) for sha in project.chain(project.exp_refs()[project.ref_of(exp)])]
+        for exp in (name, resumed)
+    }
+    assert steps == {name: [0, 1, 2], resumed: [0, 1, 2, 3]}
