@@ -500,7 +500,7 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
             raise UsageError("run --run-all runs the queue as it is: queue experiments with `run --queue`")
         if args.jobs < 1:
             raise UsageError(f"run: --jobs must be at least 1, not {args.jobs}")
-        results = repo.experiments.run_all(jobs=args.jobs)
+        results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop)
         failed = [r for r in results if r.error]
         if failed:
             raise ExperimentError(

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -322,10 +323,14 @@ def _stop(workers: list[_Worker]) -> None:
         shutil.rmtree(worker.workdir, ignore_errors=True)
 
 
-def run_all(pipeline: Pipeline, git: Git, *, jobs: int = 1, log: Log) -> list[ExpResult]:
+def run_all(
+    pipeline: Pipeline, git: Git, *, jobs: int = 1, log: Log, stop: threading.Event | None = None
+) -> list[ExpResult]:
     """Run every queued (not failed) experiment, ``jobs`` at a time; the user's workspace is not touched.
 
     Returns one result per entry, in queue order; failed ones have ``error`` set and stay in the queue.
+    Ctrl-C, or ``stop`` set from another thread, stops the running ones (their entries stay queued) and
+    raises ``KeyboardInterrupt``.
     """
     todo = [entry for entry in entries(git) if not entry.failed]
     if not todo:
@@ -341,6 +346,8 @@ def run_all(pipeline: Pipeline, git: Git, *, jobs: int = 1, log: Log) -> list[Ex
         while pending or running:
             while pending and len(running) < max(1, jobs):
                 running.append(_start(git, cache_dir, pending.pop(0), runs_dir, log))
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             finished = [worker for worker in running if worker.proc.poll() is not None]
             if not finished:
                 time.sleep(0.01)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from jupyter_exp.experiments import Experiments
 from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries
 from jupyter_exp.experiments.refs import EXEC_APPLY
 
-from .conftest import fsck, git
+from .conftest import TRAIN, fsck, git
 
 SKIP_DIRS = {".git", "tmp", "cache"}
 
@@ -142,6 +144,26 @@ def test_a_failure_stays_queued_marked_failed_and_others_finish(
     assert exps.remove(["bad"]) == ["bad"]
     assert queue_refs(project) == [] and not log_file.exists()
     fsck(project)
+
+
+
+def test_stop_ends_the_runs_and_keeps_their_entries_queued(
+    exps: Experiments, project: Path, baseline: str
+) -> None:
+    (project / "train.py").write_text("import time\ntime.sleep(60)\n" + TRAIN)
+    exps.run(["train.lr=0.2"], queue=True)
+    exps.run(["train.lr=0.3"], queue=True)
+    git(project, "checkout", "--", "train.py")
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        exps.run_all(jobs=2, stop=stop)
+    assert time.monotonic() - started < 15
+    assert [entry.failed for entry in entries(exps.git)] == [False, False]
+    runs = project / ".dvc" / "tmp" / "jupyter-exp" / "queue"
+    assert all(path.suffix == ".log" for path in runs.iterdir())  # the temporary workspaces are gone
+    assert not exps.list()  # no experiment was recorded
 
 
 def test_remove_queue_and_gc(exps: Experiments, project: Path, baseline: str) -> None:
