@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_exp import serialize
+from jupyter_exp.config import write_config
 from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
 from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, overrides_by_file
@@ -221,10 +222,18 @@ class _Worker:
 
 def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
     """A workspace with the queued commit's files whose Git objects and refs are the main repository's."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-", dir=runs_dir))
+    try:
+        _populate(git, cache_dir, entry, workdir / "ws")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return workdir
+
+
+def _populate(git: Git, cache_dir: Path, entry: QueueEntry, workspace: Path) -> None:
     from dulwich.index import build_index_from_tree
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-", dir=runs_dir))
-    workspace = workdir / "ws"
     gitdir = workspace / ".git"
     (gitdir / "objects").mkdir(parents=True)  # unused: dulwich wants it to take this for a repository
     common = Path(git.repo.commondir()).resolve()
@@ -240,10 +249,7 @@ def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Pa
     if local.is_file():  # remotes and other local settings apply to the run too
         (workspace / ".dvc").mkdir(exist_ok=True)
         shutil.copyfile(local, workspace / ".dvc" / "config.local")
-    from jupyter_exp.config import write_config
-
     write_config(workspace, "cache", "dir", str(cache_dir), local=True)
-    return workdir
 
 
 def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Log) -> _Worker:
@@ -259,17 +265,21 @@ def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Lo
     spec_path.write_text(json.dumps(spec))
     log_path = runs_dir / f"{entry.id}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "wb") as out:
-        # A session of its own: a terminal's Ctrl-C reaches the parent only, which forwards it once.
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(spec_path)],
-            cwd=workdir / "ws",
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    try:
+        with open(log_path, "wb") as out:
+            # A session of its own: a terminal's Ctrl-C reaches the parent only, which forwards it once.
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(spec_path)],
+                cwd=workdir / "ws",
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     log(f"Running queued experiment '{entry.label}' (output: {log_path})")
     return _Worker(entry, workdir, log_path, proc)
 
@@ -355,7 +365,7 @@ def run_all(
             for worker in finished:
                 running.remove(worker)
                 results[worker.entry.id] = _finish(git, worker, log)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, stop, or a workspace that could not be made: end the running ones
         _stop(running)
         raise
     return [results[entry.id] for entry in todo]

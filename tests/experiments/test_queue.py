@@ -95,9 +95,10 @@ def test_run_all_in_parallel_records_experiments_of_the_baseline(
         exps.run(["train.lr=0.2"], queue=True),
         exps.run(["train.lr=0.3"], name="named", queue=True),
         exps.run(["prepare.size=20", "train.epochs=2"], queue=True),
+        exps.run(["prepare.size=30"], targets=["prepare"], queue=True),
     ]
     results = exps.run_all(jobs=2)
-    assert [r.error for r in results] == [None, None, None]
+    assert [r.error for r in results] == [None, None, None, None]
     assert results[1].name == "named"
     assert workspace_state(project) == before  # the user's workspace never saw the runs
     assert git(project, "status", "--porcelain") == "" and git(project, "branch", "--list") == "* main"
@@ -108,6 +109,7 @@ def test_run_all_in_parallel_records_experiments_of_the_baseline(
         assert git(project, "rev-parse", f"{result.rev}^") == baseline
     assert results[0].stages == ["train"]  # prepare's output came from the cache: unchanged stage skipped
     assert results[2].stages == ["prepare", "train"]
+    assert results[3].stages == ["prepare"]  # the queued targets
 
     rows = {row.name: row for row in exps.show().rows if row.kind == "experiment"}
     expected = {results[0].name: (0.2, 5, 1.0), "named": (0.3, 5, 1.5), results[2].name: (0.1, 2, 0.2)}
