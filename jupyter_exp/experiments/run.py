@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -229,7 +230,7 @@ class Runner:
             info, last = resume
             parent = last
             tip = self.git.get_ref(str(info))
-            modified = self._workspace_differs(last)
+            modified = self._inputs_differ(last)
             if last == tip and not modified and name in (None, info.name):
                 ref, name = str(info), info.name
                 self.log(f"Existing checkpoint experiment '{info.name}' will be resumed")
@@ -283,6 +284,21 @@ class Runner:
         result = ExpResult(state["name"], state["parent"], state["ref"], baseline, ran, made)
         result.interrupted = interrupted
         return result
+
+    def _inputs_differ(self, sha: str) -> bool:
+        """True when code, params, data or pipeline files differ from commit ``sha`` (a modified checkpoint
+        experiment). The stages' own outputs do not count: after Ctrl-C they hold what training left
+        (a partly logged step, the live report redrawn at exit), which a resumed run writes over."""
+        try:
+            current, committed = self.git.workspace_files(), self.git.flatten(sha)
+        except SCMError:
+            return True
+        produced: set[str] = set()
+        for stage in self.pipeline.stages().values():
+            produced.update(out.path for out in stage.outs)
+            produced.update(posixpath.normpath(posixpath.join(stage.wdir, f"{d}.html")) for d in stage.live)
+        changed = {path for path in current.keys() | committed.keys() if current.get(path) != committed.get(path)}
+        return any(not any(path == out or path.startswith(out + "/") for out in produced) for path in changed)
 
     def _workspace_differs(self, sha: str) -> bool:
         """True when the files on disk are not exactly those of commit ``sha``."""
