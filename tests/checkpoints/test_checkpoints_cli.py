@@ -77,8 +77,13 @@ def test_each_step_is_a_checkpoint_commit_on_the_experiment_ref(numpy_project: P
     assert float(rows[0][2]) == losses[0]
 
 
-def test_sigint_keeps_completed_checkpoints_and_a_rerun_resumes(numpy_project: Project) -> None:
+@pytest.mark.parametrize("report", [False, True], ids=["no-report", "report"])
+def test_sigint_keeps_completed_checkpoints_and_a_rerun_resumes(numpy_project: Project, report: bool) -> None:
     project = numpy_project
+    if report:  # the live report is redrawn as finished when Ctrl-C ends training: still a resume
+        dvc_yaml = project.root / "dvc.yaml"
+        dvc_yaml.write_text(dvc_yaml.read_text().replace("html: false", "html: true"))
+        project.baseline = commit_all(project.root, "live report on")
     proc = subprocess.Popen(
         [CLI, "run"], cwd=project.root, env=cli_env({"EPOCHS": "1000", "DELAY": "0.1"}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -120,7 +125,8 @@ def test_sigint_keeps_completed_checkpoints_and_a_rerun_resumes(numpy_project: P
     assert new_chain[:made] == chain  # the same experiment, continued
     steps = [project.assert_consistent(sha) for sha in new_chain]
     assert steps == sorted(steps) and steps[-1] == resumed_at + 1
-    assert steps[made:] == [resumed_at, resumed_at + 1]
+    final = [resumed_at + 1] if report else []  # the finished report, committed after the last checkpoint
+    assert steps[made:] == [resumed_at, resumed_at + 1, *final]
     workspace_steps = tsv_steps((project.root / "logs" / "loss.tsv").read_text())
     assert workspace_steps == list(range(resumed_at + 2))
     assert json.loads((project.root / "logs.json").read_text())["step"] == resumed_at + 1
