@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from jupyter_exp.errors import NotARepoError
 from jupyter_exp.fsutil import TreeReader, WorkspaceTree, atomic_write_text
 
 if TYPE_CHECKING:
+    from jupyter_exp.data.remote import TransferResult
     from jupyter_exp.experiments import Experiments
     from jupyter_exp.pipeline import Pipeline
     from jupyter_exp.scm.git import Git
@@ -149,6 +150,100 @@ class Repo:
         if not workspace:
             keep |= self.experiments.used_objects()
         return self.pipeline.cache.gc(keep)
+
+    # -- data remotes (``push``/``fetch``/``pull``, DVC 3 remote layout) -------------------------------------
+
+    def _target_stages(self, targets: Iterable[str]) -> list[str]:
+        """Stage names for targets naming stages (``train``, ``data.dvc``) or cached outputs (``model.pt``)."""
+        from jupyter_exp.errors import StageNotFoundError
+
+        graph = self.pipeline.graph()
+        chosen: list[str] = []
+        for target in targets:
+            try:
+                found = self.pipeline.select(graph, [target])
+            except StageNotFoundError as exc:
+                rel = Path(os.path.relpath(Path(target).resolve(), self.root)).as_posix()
+                found = [n for n, s in graph.stages.items() if any(out.path == rel for out in s.outs)]
+                if not found:
+                    raise StageNotFoundError(f"'{target}' is neither a stage nor an output: {exc}") from None
+            chosen += [name for name in found if name not in chosen]
+        return chosen
+
+    def _data_objects(
+        self, stages: list[str] | None, *, all_branches: bool, all_commits: bool
+    ) -> dict[str, str]:
+        """md5 -> output path of the cached outputs of the workspace (those ``stages``) and, with the flags,
+        of every branch tip or every commit."""
+        from jupyter_exp.experiments.manage import commit_outputs, recorded_outputs
+
+        objects = recorded_outputs(WorkspaceTree(self.root), self.pipeline.dvcfiles(), stages=stages)
+        revs: set[str] = set()
+        if all_branches:
+            revs.update(self.scm.branches().values())
+        if all_commits:
+            revs.update(self.scm.all_commits())
+        for sha in sorted(revs):
+            for md5, path in commit_outputs(self.scm, sha).items():
+                objects.setdefault(md5, path)
+        return objects
+
+    def push(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        remote: str | None = None,
+        jobs: int | None = None,
+        all_branches: bool = False,
+        all_commits: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> TransferResult:
+        """Upload the cached outputs the data remote (default: ``core.remote``) lacks."""
+        from jupyter_exp.data.remote import get_remote
+
+        stages = self._target_stages(targets) if targets else None
+        objects = self._data_objects(stages, all_branches=all_branches, all_commits=all_commits)
+        return get_remote(self.root, remote).push(self.pipeline.cache, objects, jobs=jobs, progress=progress)
+
+    def fetch(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        remote: str | None = None,
+        jobs: int | None = None,
+        all_branches: bool = False,
+        all_commits: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> TransferResult:
+        """Download into the cache the outputs' objects it lacks from the data remote."""
+        from jupyter_exp.data.remote import get_remote
+
+        stages = self._target_stages(targets) if targets else None
+        objects = self._data_objects(stages, all_branches=all_branches, all_commits=all_commits)
+        return get_remote(self.root, remote).fetch(self.pipeline.cache, objects, jobs=jobs, progress=progress)
+
+    def pull(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        remote: str | None = None,
+        jobs: int | None = None,
+        all_branches: bool = False,
+        all_commits: bool = False,
+        force: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[TransferResult, list[str]]:
+        """``fetch``, then check the workspace's outputs out; returns (what was fetched, paths restored)."""
+        stages = self._target_stages(targets) if targets else None
+        fetched = self.fetch(
+            stages,
+            remote=remote,
+            jobs=jobs,
+            all_branches=all_branches,
+            all_commits=all_commits,
+            progress=progress,
+        )
+        return fetched, self.pipeline.checkout(stages, force=force)
 
     def __repr__(self) -> str:
         return f"Repo({str(self.root)!r})"

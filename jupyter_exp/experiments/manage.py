@@ -1,13 +1,19 @@
-"""``exp list``, ``exp remove``, ``exp gc``, ``exp push`` and ``exp pull``: experiment refs as a set."""
+"""``exp list``, ``exp remove``, ``exp gc``, ``exp push`` and ``exp pull``: experiment refs as a set.
+
+With a default data remote configured, ``exp push``/``exp pull`` carry the experiments' cached outputs
+(every checkpoint's too) to and from it, as DVC 2.0 does; a clone can then ``exp apply`` them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import posixpath
+from collections.abc import Callable, Collection, Iterable
 
-from jupyter_exp.errors import ExperimentError
+from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments import queue as exp_queue
 from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, ExpRef, exp_refs, find
 from jupyter_exp.experiments.show import describe
+from jupyter_exp.fsutil import TreeReader
 from jupyter_exp.scm.git import Git
 
 
@@ -137,6 +143,7 @@ def push(
                 raise ExperimentError(f"Experiment '{name}' does not exist")
             chosen.append(found[0])
     pushed = [str(info) for info in chosen]
+    _transfer_outputs(git, {info.baseline: refs[info] for info in chosen}.items(), upload=True)
     git.push_refs(remote, pushed, force=force)
     return pushed
 
@@ -155,4 +162,89 @@ def pull(
     missing = [n for n in wanted if not any(ref.endswith("/" + n) or ref == n for ref in fetched)]
     if missing and not all_exps:
         raise ExperimentError(f"Experiment(s) not found on remote '{remote}': {', '.join(sorted(missing))}")
+    tips = [(info.baseline, sha) for ref, sha in fetched.items() if (info := ExpRef.parse(ref))]
+    _transfer_outputs(git, tips, upload=False)
     return sorted(fetched)
+
+
+def recorded_outputs(
+    tree: TreeReader,
+    dvcfiles: Iterable[str],
+    *,
+    stages: Collection[str] | None = None,
+    strict: bool = True,
+) -> dict[str, str]:
+    """md5 -> output path of the cached outputs ``tree``'s ``dvc.lock`` and ``.dvc`` files record.
+
+    ``stages`` limits it to those stage names (``train``, ``sub/dvc.yaml:train``, ``data.dvc``); without
+    ``strict`` a dvc file that cannot be read (an old revision's) is passed over.
+    """
+    from jupyter_exp import serialize
+    from jupyter_exp.data.hashing import HashInfo
+    from jupyter_exp.pipeline import lock as lockfile
+    from jupyter_exp.pipeline.stage import build_data_stage, build_stage
+    from jupyter_exp.pipeline.templating import resolve
+
+    found: dict[str, str] = {}
+    for dvcfile in dvcfiles:
+        try:
+            if dvcfile.endswith(".dvc"):
+                stage = build_data_stage(dvcfile, serialize.load_from(tree, dvcfile))
+                pairs = [(stage, out, {**out.options, "path": out.def_path}) for out in stage.outs]
+            else:
+                lock_path = posixpath.join(posixpath.dirname(dvcfile), "dvc.lock")
+                if not tree.exists(lock_path):
+                    continue
+                entries = lockfile.load_text(tree.read_bytes(lock_path).decode("utf-8"), lock_path)
+                pairs = []
+                for name, definition in resolve(tree, dvcfile).stages.items():
+                    stage = build_stage(name, definition, dvcfile)
+                    recorded = {o.get("path"): o for o in (entries.get(name) or {}).get("outs") or []}
+                    pairs += [(stage, out, recorded.get(out.def_path) or {}) for out in stage.outs]
+            for stage, out, entry in pairs:
+                if out.cache and entry.get("md5") and (stages is None or stage.addressing in stages):
+                    found.setdefault(HashInfo.from_lock_entry(entry).md5, out.path)
+        except (JupyterExpError, OSError, UnicodeDecodeError):
+            if strict:
+                raise
+    return found
+
+
+def commit_outputs(git: Git, sha: str) -> dict[str, str]:
+    """:func:`recorded_outputs` of a commit (dvc files it cannot read are passed over)."""
+    tree = git.tree(sha)
+    dvcfiles = [
+        path
+        for path, _, _ in tree.walk_files()
+        if (path.endswith("dvc.yaml") or (path.endswith(".dvc") and posixpath.basename(path) != ".dvc"))
+        and not path.startswith(".dvc/")
+    ]
+    return recorded_outputs(tree, dvcfiles, strict=False)
+
+
+def _transfer_outputs(git: Git, tips: Iterable[tuple[str, str]], *, upload: bool) -> None:
+    """Push to (or fetch from) the default data remote the cached outputs of every commit of the
+    experiments ``(baseline, tip)``; nothing without a default remote."""
+    from jupyter_exp.config import load_config
+    from jupyter_exp.data import remote as data_remote
+    from jupyter_exp.data.cache import Cache
+
+    if data_remote.default_remote(git.root) is None:
+        return
+    objects: dict[str, str] = {}
+    seen: set[str] = set()
+    for baseline, tip in tips:
+        for sha in git.ancestors(tip, stop=[baseline]):
+            if sha in seen:
+                break
+            seen.add(sha)
+            for md5, path in commit_outputs(git, sha).items():
+                objects.setdefault(md5, path)
+    if not objects:
+        return
+    remote = data_remote.get_remote(git.root)
+    cache = Cache(git.root, load_config(git.root)["cache"]["dir"])
+    if upload:
+        remote.push(cache, objects)
+    else:
+        remote.fetch(cache, objects)
