@@ -15,8 +15,23 @@ from jupyter_exp.serialize import yaml_loader
 
 SCHEMA = "2.0"
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _write_lock = threading.Lock()
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+    """Quotes strings as DVC's writer (ruamel) does, so a lock does not flip style with each tool:
+    a string that needs quotes and holds ``'`` is double-quoted (PyYAML would double the ``'``)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = None
+    if "'" in value and yaml.dump(value, Dumper=_BaseDumper, allow_unicode=True).startswith("'"):
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def load_text(text: str, name: str) -> dict[str, dict[str, Any]]:
@@ -48,7 +63,11 @@ def load(path: Path, name: str | None = None) -> dict[str, dict[str, Any]]:
 
 def dump_text(stages: dict[str, dict[str, Any]]) -> str:
     return yaml.dump(
-        {"schema": SCHEMA, "stages": stages}, Dumper=_Dumper, sort_keys=False, default_flow_style=False
+        {"schema": SCHEMA, "stages": stages},
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,  # as DVC: `ü`, not `"\xFC"`
     )
 
 
