@@ -1,0 +1,264 @@
+"""Data remotes: DVC 3's layout on the remote, only-missing transfers, atomic writes, config and errors.
+
+Remotes are real: fsspec's in-memory file system (``memory://``), local folders and ``file://`` URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from jupyter_exp.data.cache import Cache
+from jupyter_exp.data.hashing import HashInfo
+from jupyter_exp.data.remote import (
+    Remote,
+    RemoteError,
+    add_remote,
+    default_remote,
+    get_remote,
+    list_remotes,
+    remove_remote,
+    set_default_remote,
+)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def files_under(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Cache, dict[str, HashInfo]]:
+    """A cache holding a directory (three files) and a single file, as ``add`` leaves it."""
+    root = tmp_path / "ws"
+    write(root / "data" / "a.txt", b"alpha\n")
+    write(root / "data" / "sub" / "b.txt", b"beta\n")
+    write(root / "data" / "sub" / "c.bin", os.urandom(5000))
+    write(root / "model.bin", b"weights")
+    cache = Cache(root)
+    return cache, {"data": cache.save("data"), "model.bin": cache.save("model.bin")}
+
+
+def objects_of(infos: dict[str, HashInfo]) -> dict[str, str]:
+    return {info.md5: path for path, info in infos.items()}
+
+
+def memory_remote() -> Remote:
+    return Remote("mem", f"memory://remote-{uuid.uuid4().hex}")
+
+
+def test_push_writes_dvc3_layout_and_fetch_restores_a_fresh_cache(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    remote = Remote("store", str(tmp_path / "store"))
+    result = remote.push(cache, objects_of(infos))
+    assert result.transferred == 5  # three files, the .dir manifest, the model
+    local = files_under(cache.objects_dir)
+    assert files_under(tmp_path / "store" / "files" / "md5") == local
+    assert any(name.endswith(".dir") for name in local)
+
+    fresh = Cache(tmp_path / "clone")
+    fetched = remote.fetch(fresh, objects_of(infos))
+    assert fetched.transferred == 5
+    assert files_under(fresh.objects_dir) == local
+    assert all(fresh.exists(info) for info in infos.values())
+    fresh.checkout("data", infos["data"])
+    assert files_under(tmp_path / "clone" / "data") == files_under(tmp_path / "ws" / "data")
+    assert (fresh.object_path(infos["model.bin"].md5).stat().st_mode & 0o777) == 0o444  # read-only, as DVC
+
+
+def test_only_missing_objects_are_uploaded_and_downloaded(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    store = tmp_path / "store"
+    remote = Remote("store", str(store))
+    remote.push(cache, {infos["model.bin"].md5: "model.bin"})
+    model_obj = store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]
+    before = model_obj.stat().st_ino
+
+    result = remote.push(cache, objects_of(infos))
+    assert (result.transferred, result.present) == (4, 1)
+    assert model_obj.stat().st_ino == before  # not rewritten
+    assert remote.push(cache, objects_of(infos)).transferred == 0
+
+    fresh = Cache(tmp_path / "clone")
+    assert remote.fetch(fresh, {infos["model.bin"].md5: "model.bin"}).transferred == 1
+    again = remote.fetch(fresh, objects_of(infos))
+    assert (again.transferred, again.present) == (4, 1)
+    assert remote.fetch(fresh, objects_of(infos)).transferred == 0
+
+
+def test_memory_and_file_url_remotes(workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path) -> None:
+    cache, infos = workspace
+    for remote in (memory_remote(), Remote("f", (tmp_path / "via-url").as_uri())):
+        assert remote.push(cache, objects_of(infos)).transferred == 5
+        listed = remote.fs.find(remote.path)  # fsspec's own view of what landed there
+        assert sorted(p.rsplit("/files/md5/", 1)[1].replace("/", "") for p in listed) == sorted(
+            p.replace("/", "") for p in files_under(cache.objects_dir)
+        )
+        assert remote.existing(list(objects_of(infos))) == set(objects_of(infos))
+        fresh = Cache(tmp_path / f"clone-{remote.name}")
+        assert remote.fetch(fresh, objects_of(infos), jobs=1).transferred == 5
+        assert all(fresh.exists(info) for info in infos.values())
+
+
+def test_many_objects_in_parallel_with_progress(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    for i in range(300):
+        write(root / "many" / f"{i:03}.txt", f"file {i}\n".encode())
+    cache = Cache(root)
+    info = cache.save("many")
+    remote = memory_remote()
+    seen: list[tuple[int, int]] = []
+    result = remote.push(cache, {info.md5: "many"}, jobs=8, progress=lambda d, t: seen.append((d, t)))
+    assert result.transferred == 301
+    assert seen[-1] == (301, 301) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    fresh = Cache(tmp_path / "clone")
+    assert remote.fetch(fresh, {info.md5: "many"}, jobs=8).transferred == 301
+    assert fresh.exists(info)
+
+
+def test_no_temporary_files_are_left_and_rename_is_atomic(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    store = tmp_path / "store"
+    Remote("store", str(store)).push(cache, objects_of(infos))
+    fresh = Cache(tmp_path / "clone")
+    Remote("store", str(store)).fetch(fresh, objects_of(infos))
+    leftovers = [p for p in [*store.rglob(".*"), *fresh.cache_dir.rglob(".*")] if p.is_file()]
+    assert leftovers == []
+
+
+def test_fetch_names_the_files_missing_on_the_remote(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    store = tmp_path / "store"
+    remote = Remote("store", str(store))
+    remote.push(cache, objects_of(infos))
+    b_md5 = md5(b"beta\n")
+    (store / "files" / "md5" / b_md5[:2] / b_md5[2:]).unlink()
+    (store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]).unlink()
+    fresh = Cache(tmp_path / "clone")
+    with pytest.raises(
+        RemoteError, match=r"2 object\(s\) are missing on remote 'store'.*'data/sub/b.txt', 'model.bin'"
+    ):
+        remote.fetch(fresh, objects_of(infos))
+    assert fresh.object_path(md5(b"alpha\n")).is_file()  # the rest was fetched
+
+
+def test_push_names_files_neither_local_nor_remote_and_pushes_the_rest(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    os.chmod(cache.object_path(infos["model.bin"].md5), 0o644)
+    cache.object_path(infos["model.bin"].md5).unlink()
+    remote = memory_remote()
+    with pytest.raises(
+        RemoteError, match=r"neither in the cache nor on remote 'mem'.*'model.bin'.*the other 4"
+    ):
+        remote.push(cache, objects_of(infos))
+    assert remote.existing([infos["data"].md5]) == {infos["data"].md5}
+
+
+def test_a_dir_manifest_is_not_uploaded_without_its_files(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    a_md5 = md5(b"alpha\n")
+    os.chmod(cache.object_path(a_md5), 0o644)
+    cache.object_path(a_md5).unlink()
+    remote = memory_remote()
+    with pytest.raises(RemoteError, match="'data/a.txt'"):
+        remote.push(cache, objects_of(infos))
+    assert infos["data"].md5 not in remote.existing([infos["data"].md5])
+
+
+def test_corrupted_remote_object_is_refused(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    store = tmp_path / "store"
+    remote = Remote("store", str(store))
+    remote.push(cache, objects_of(infos))
+    obj = store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]
+    obj.write_bytes(b"tampered")
+    fresh = Cache(tmp_path / "clone")
+    with pytest.raises(RemoteError, match=f"object {infos['model.bin'].md5} on remote 'store'.*corrupted"):
+        remote.fetch(fresh, {infos["model.bin"].md5: "model.bin"})
+    assert not fresh.object_path(infos["model.bin"].md5).exists()
+
+
+def test_unreachable_remotes(workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path) -> None:
+    cache, infos = workspace
+    with pytest.raises(RemoteError, match=r"remote 'gone' \(.*nowhere\) is unreachable"):
+        Remote("gone", str(tmp_path / "nowhere")).fetch(Cache(tmp_path / "clone"), objects_of(infos))
+    blocker = write(tmp_path / "a-file", b"not a folder")
+    with pytest.raises(RemoteError, match=r"cannot (list|upload to) remote 'blocked'"):
+        Remote("blocked", str(blocker / "store")).push(cache, objects_of(infos))
+    with pytest.raises(RemoteError, match="unusable url 'nosuchproto://x'"):
+        Remote("odd", "nosuchproto://x").push(cache, objects_of(infos))
+
+
+# -- configuration --------------------------------------------------------------------------------------------
+
+
+def test_config_is_written_in_dvc_syntax(git_repo: Path, tmp_path: Path) -> None:
+    add_remote(git_repo, "store", "/srv/dvc-store", default=True)
+    add_remote(git_repo, "mem", "memory://bucket/path")
+    text = (git_repo / ".dvc" / "config").read_text()
+    assert "['remote \"store\"']\n    url = /srv/dvc-store\n" in text
+    assert "[core]\n    remote = store\n" in text
+    assert list_remotes(git_repo) == {"store": "/srv/dvc-store", "mem": "memory://bucket/path"}
+    assert default_remote(git_repo) == "store"
+
+    with pytest.raises(RemoteError, match="remote 'store' already exists"):
+        add_remote(git_repo, "store", "/elsewhere")
+    add_remote(git_repo, "store", "/elsewhere", force=True)
+    assert list_remotes(git_repo)["store"] == "/elsewhere"
+
+    set_default_remote(git_repo, "mem")
+    assert default_remote(git_repo) == "mem"
+    remove_remote(git_repo, "mem")
+    assert default_remote(git_repo) is None and list_remotes(git_repo) == {"store": "/elsewhere"}
+    assert "mem" not in (git_repo / ".dvc" / "config").read_text()
+
+
+def test_relative_local_url_is_stored_relative_to_dvc_dir(git_repo: Path) -> None:
+    sub = git_repo / "sub"
+    sub.mkdir()
+    assert add_remote(git_repo, "up", "../../store", cwd=sub) == "../../store"
+    remote = get_remote(git_repo, "up")
+    assert Path(remote.url) == (git_repo.parent / "store").resolve()
+
+
+def test_local_config_wins_and_errors_name_the_remotes(git_repo: Path) -> None:
+    add_remote(git_repo, "team", "/team-store", default=True)
+    add_remote(git_repo, "mine", "/my-store", local=True, default=True)
+    assert "mine" in (git_repo / ".dvc" / "config.local").read_text()
+    assert get_remote(git_repo).name == "mine"
+    with pytest.raises(RemoteError, match="remote 'ghost' doesn't exist.*'mine', 'team'"):
+        get_remote(git_repo, "ghost")
+    remove_remote(git_repo, "mine")
+    assert get_remote(git_repo).name == "team"
+    remove_remote(git_repo, "team")
+    with pytest.raises(RemoteError, match="no default remote set"):
+        get_remote(git_repo)
+    with pytest.raises(RemoteError, match="not a valid remote name"):
+        add_remote(git_repo, "bad name", "/x")
