@@ -292,7 +292,7 @@ def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
     ),
     runs_stages=True,
 )
-def _repro(ctx: Context, args: argparse.Namespace) -> str:
+def _repro(ctx: Context, args: argparse.Namespace) -> None:
     repo = ctx.repo()
     ran = repo.pipeline.reproduce(
         args.targets or None,
@@ -306,8 +306,9 @@ def _repro(ctx: Context, args: argparse.Namespace) -> str:
         stop=ctx.stop,
     )
     if not ran:
-        return "Data and pipelines are up to date."
-    return "Use `git add dvc.lock` (and the changed files) to track the changes with Git."
+        ctx.log("Data and pipelines are up to date.")
+    else:
+        ctx.log("Use `git add dvc.lock` (and the changed files) to track the changes with Git.")
 
 
 def _format_status(status: dict[str, list[Any]]) -> str:

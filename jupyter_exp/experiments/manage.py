@@ -89,6 +89,9 @@ def gc_candidates(
         raise ExperimentError(
             "Either of `-w|--workspace`, `-a|--all-branches`, `-T|--all-tags` or `--all-commits` needs to be set."
         )
+    refs = exp_refs(git)
+    if not refs:  # nothing to collect (and a repository without commits has no HEAD to keep)
+        return []
     keep = {git.head()}
     if all_branches:
         keep.update(git.branches().values())
@@ -96,7 +99,7 @@ def gc_candidates(
         keep.update(git.tags().values())
     if all_commits:
         keep.update(git.all_commits())
-    return [info for info in exp_refs(git) if info.baseline not in keep]
+    return [info for info in refs if info.baseline not in keep]
 
 
 def gc(
