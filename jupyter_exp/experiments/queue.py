@@ -169,7 +169,7 @@ def enqueue(
     if name is not None:
         validate_name(name)
     baseline = git.head()
-    same_name = [e for e in entries(git) if name is not None and e.name == name and e.baseline == baseline]
+    same_name = [e for e in entries(git) if e.name == name and e.baseline == baseline] if name else []
     if name is not None and not force and (same_name or git.get_ref(str(ExpRef(baseline, name)))):
         raise _conflict(name)
     grouped = overrides_by_file(params)
