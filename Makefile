@@ -3,20 +3,31 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LABEXT := jupyter_exp/labextension/package.json
+LABEXT_MODULES := labextension/node_modules/.package-lock.json
 
 REF_VENV := benchmarks/.ref-venv
 
-.PHONY: demo test lint lab bench clean browser-deps
+.PHONY: demo test lint lab bench clean browser-deps labextension
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml $(LABEXT)
 	$(BIN)/pip install -q -e '.[test,frameworks]'
 	@# Bytecode up front: a CLI that starts in 0.15 s, even where PYTHONDONTWRITEBYTECODE is set.
 	$(BIN)/python -m compileall -q jupyter_exp
 	touch $(STAMP)
+
+# The JupyterLab panel: npm packages from package-lock.json, then tsc + webpack into jupyter_exp/labextension,
+# which `pip install -e` copies to share/jupyter/labextensions/jupyter-exp (pyproject's shared-data).
+labextension: $(LABEXT)
+$(LABEXT_MODULES): labextension/package.json labextension/package-lock.json
+	cd labextension && npm ci --no-audit --no-fund --loglevel=error
+$(LABEXT): $(BIN)/python $(LABEXT_MODULES) labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/*)
+	$(BIN)/pip install -q 'jupyterlab>=4'
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build:prod --silent
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
@@ -37,6 +48,7 @@ $(REF_VENV)/bin/dvc:
 	$(REF_VENV)/bin/pip install -q dvc==3.67.1 dvclive==3.49.1
 
 test: $(STAMP) browser-deps $(REF_VENV)/bin/dvc lint
+	cd labextension && npm test --silent
 	$(BIN)/python -m pytest -n 2 -q
 
 lab: $(STAMP)
@@ -46,4 +58,4 @@ bench: $(STAMP) $(REF_VENV)/bin/dvc
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) build dist .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) build dist .pytest_cache jupyter_exp/labextension labextension/node_modules labextension/lib

@@ -1,0 +1,366 @@
+"""REST handlers under ``/jupyter-exp/api/`` for the JupyterLab "Experiments" panel (``labextension/``).
+
+Handlers are thin: parse the request, call :class:`~jupyter_exp.repo.Repo`, serialise. Repository work
+blocks (Git, hashing, YAML), so it runs in a thread executor and the server keeps answering; running the
+experiment queue can take hours, so ``POST run_all`` starts it in a background thread and returns at once.
+``path`` is a folder relative to the server's root (the file browser's path); the repository is the one
+holding it. Errors a user can act on come back as ``{"error": message}``: 404 when there is no repository,
+400 for every other :class:`~jupyter_exp.errors.JupyterExpError` or a malformed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from jupyter_exp.errors import JupyterExpError, NotARepoError
+from jupyter_exp.repo import Repo
+
+API_PREFIX = "jupyter-exp/api"
+QUEUE_RUNS_SETTING = "jupyter_exp_queue_runs"
+T = TypeVar("T")
+
+
+class BadRequest(Exception):
+    """The request itself is malformed (missing or ill-typed field); answered with 400."""
+
+
+class Conflict(Exception):
+    """The request clashes with work in progress (the queue of that repo already runs); answered with 409."""
+
+
+@dataclass
+class QueueRun:
+    """One ``run_all`` of a repository's queue, run by a background thread."""
+
+    root: Path
+    started: datetime
+    finished: datetime | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "running": self.finished is None,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "results": self.results,
+            "error": self.error,
+            "messages": self.messages[-50:],
+        }
+
+
+class QueueRuns:
+    """The background ``run_all`` threads, one at most per repository root."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[Path, QueueRun] = {}
+
+    def get(self, root: Path) -> QueueRun | None:
+        with self._lock:
+            return self._runs.get(root)
+
+    def start(self, root: Path, jobs: int) -> QueueRun:
+        with self._lock:
+            current = self._runs.get(root)
+            if current is not None and current.finished is None:
+                raise Conflict(
+                    f"The experiment queue of '{root}' is already running (since {current.started:%X})"
+                )
+            run = QueueRun(root, datetime.now(timezone.utc))
+            self._runs[root] = run
+        threading.Thread(
+            target=self._run, args=(run, jobs), name=f"jupyter-exp queue {root}", daemon=True
+        ).start()
+        return run
+
+    @staticmethod
+    def _run(run: QueueRun, jobs: int) -> None:
+        try:
+            results = Repo(run.root, log=run.messages.append).experiments.run_all(jobs=jobs)
+            run.results = [{"name": r.name, "rev": r.rev, "error": r.error} for r in results]
+        except JupyterExpError as err:
+            run.error = str(err)
+        except Exception as err:  # a bug: the panel shows it instead of a run that never finishes
+            run.error = f"{type(err).__name__}: {err}"
+        finally:
+            run.finished = datetime.now(timezone.utc)
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf as text: ``JSON.parse`` in the browser rejects Python's ``NaN`` literal."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _api(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Map user errors to JSON answers: no repo -> 404, other user errors and bad requests -> 400, a queue
+    already running -> 409."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ExpHandler, *args: Any) -> None:
+        try:
+            await method(self, *args)
+        except NotARepoError as err:
+            self.fail(404, err)
+        except (JupyterExpError, BadRequest) as err:
+            self.fail(400, err)
+        except Conflict as err:
+            self.fail(409, err)
+
+    return wrapper
+
+
+class ExpHandler(APIHandler):
+    """Shared parsing and the thread executor; ``auth_resource`` makes GET a read and POST a write."""
+
+    auth_resource = "contents"
+
+    @property
+    def queue_runs(self) -> QueueRuns:
+        return self.settings[QUEUE_RUNS_SETTING]
+
+    def fail(self, status: int, err: Exception) -> None:
+        """``{"error": message, "type": class name}``: the panel offers ``force`` for a DirtyWorkspaceError."""
+        self.set_status(status)
+        self.finish({"error": str(err), "type": type(err).__name__})
+
+    def reply(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(_finite(data)))
+
+    def folder(self, path: str) -> Path:
+        """``path`` (relative to the server root) as an absolute folder that stays inside the root."""
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        target = (root / path.strip("/")).resolve()
+        if not target.is_relative_to(root):
+            raise BadRequest(f"'{path}' is outside the folder the server serves")
+        if not target.is_dir():
+            raise NotARepoError(f"'{path}' is not a folder on the server")
+        return target
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as err:
+            raise BadRequest(f"the request body is not JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return data
+
+    @staticmethod
+    def field(data: dict[str, Any], name: str, kind: type[T], default: Any = ...) -> T:
+        value = data.get(name, default)
+        if value is ...:
+            raise BadRequest(f"'{name}' is required")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadRequest(f"'{name}' must be a {kind.__name__}, got {json.dumps(value)}")
+        return value
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    def open_repo(self, path: str, messages: list[str] | None = None) -> Repo:
+        log = messages.append if messages is not None else None
+        return Repo(self.folder(path), log=log)
+
+    def root_label(self, repo: Repo) -> str:
+        """The repository root as the file browser names it (relative to the server root when inside)."""
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        return repo.root.relative_to(root).as_posix() if repo.root.is_relative_to(root) else str(repo.root)
+
+
+class ExperimentsHandler(ExpHandler):
+    """``GET experiments?path=``: the ``exp show`` rows in ``ExpTable.to_json()`` shape, plus the repo root."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "")
+
+        def show() -> dict[str, Any]:
+            repo = self.open_repo(path)
+            return {"root": self.root_label(repo), "rows": json.loads(repo.experiments.show().to_json())}
+
+        self.reply(await self.in_thread(show))
+
+
+class StatusHandler(ExpHandler):
+    """``GET status?path=``: the repo root, its queue (queued/failed counts) and the background run, if any."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def get(self) -> None:
+        from jupyter_exp import __version__
+
+        path = self.get_query_argument("path", "")
+
+        def status() -> dict[str, Any]:
+            from jupyter_exp.experiments.queue import entries
+
+            repo = self.open_repo(path)
+            queue = entries(repo.scm)
+            run = self.queue_runs.get(repo.root)
+            return {
+                "version": __version__,
+                "root": self.root_label(repo),
+                "queued": sum(not e.failed for e in queue),
+                "failed": sum(e.failed for e in queue),
+                "run": run.to_dict() if run else None,
+            }
+
+        self.reply(await self.in_thread(status))
+
+
+class ApplyHandler(ExpHandler):
+    """``POST apply {path, rev, force}``: bring an experiment into the workspace."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def post(self) -> None:
+        data = self.body()
+        path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
+        force = self.field(data, "force", bool, False)
+        messages: list[str] = []
+        sha = await self.in_thread(lambda: self.open_repo(path, messages).experiments.apply(rev, force=force))
+        self.reply({"rev": sha, "messages": messages})
+
+
+class BranchHandler(ExpHandler):
+    """``POST branch {path, rev, branch}``: a Git branch from an experiment."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def post(self) -> None:
+        data = self.body()
+        path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
+        branch = self.field(data, "branch", str)
+        message = await self.in_thread(lambda: self.open_repo(path).experiments.branch(rev, branch))
+        self.reply({"branch": branch, "messages": [message]})
+
+
+class RemoveHandler(ExpHandler):
+    """``POST remove {path, names}``: remove experiments or queued entries by name or sha."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def post(self) -> None:
+        data = self.body()
+        path, names = self.field(data, "path", str, ""), self.field(data, "names", list)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise BadRequest("'names' must be a non-empty list of experiment names")
+        messages: list[str] = []
+        removed = await self.in_thread(lambda: self.open_repo(path, messages).experiments.remove(names))
+        self.reply({"removed": removed, "messages": messages})
+
+
+class RunHandler(ExpHandler):
+    """``POST run {path, params: ["k=v"], name?, queue: true}``: queue an experiment (nothing runs here)."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def post(self) -> None:
+        data = self.body()
+        path, params = self.field(data, "path", str, ""), self.field(data, "params", list, [])
+        name = self.field(data, "name", str, "") or None
+        if not all(isinstance(p, str) for p in params):
+            raise BadRequest("'params' must be a list of 'key=value' strings")
+        if data.get("queue") is not True:
+            raise BadRequest(
+                "only queued runs are accepted here ('queue': true); start the queue with POST run_all"
+            )
+        messages: list[str] = []
+        result = await self.in_thread(
+            lambda: self.open_repo(path, messages).experiments.run(params, name=name, queue=True)
+        )
+        self.reply({"name": result.name, "rev": result.rev, "queued": True, "messages": messages})
+
+
+class RunAllHandler(ExpHandler):
+    """``POST run_all {path, jobs?}``: start the queue in a background thread; answers 202 at once."""
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def post(self) -> None:
+        data = self.body()
+        path, jobs = self.field(data, "path", str, ""), self.field(data, "jobs", int, 1)
+        if jobs < 1:
+            raise BadRequest("'jobs' must be at least 1")
+        repo = await self.in_thread(self.open_repo, path)
+        run = self.queue_runs.start(repo.root, jobs)
+        self.set_status(202)
+        self.reply(run.to_dict())
+
+
+class PlotsHandler(ExpHandler):
+    """``GET plots?path=&revs=a,b``: the offline plots page overlaying those revisions, as ``text/html``.
+
+    The page is rendered into a temporary folder so a GET never writes into the user's repository.
+    """
+
+    @web.authenticated
+    @authorized
+    @_api
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "")
+        revs = [r for r in self.get_query_argument("revs", "").split(",") if r]
+        if not revs:
+            raise BadRequest("'revs' must name at least one revision (comma separated)")
+
+        def page() -> str:
+            repo = self.open_repo(path)
+            with tempfile.TemporaryDirectory(prefix="jupyter-exp-plots-") as out:
+                return repo.plots.diff(revs, out_dir=out).read_text(encoding="utf-8")
+
+        html = await self.in_thread(page)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(html)
+
+
+ROUTES: list[tuple[str, type[ExpHandler]]] = [
+    ("experiments", ExperimentsHandler),
+    ("status", StatusHandler),
+    ("apply", ApplyHandler),
+    ("branch", BranchHandler),
+    ("remove", RemoveHandler),
+    ("run", RunHandler),
+    ("run_all", RunAllHandler),
+    ("plots", PlotsHandler),
+]
+
+
+def setup_handlers(web_app: web.Application) -> None:
+    """Register the API under the server's base URL; one :class:`QueueRuns` per server."""
+    web_app.settings.setdefault(QUEUE_RUNS_SETTING, QueueRuns())
+    base_url = web_app.settings.get("base_url", "/")
+    web_app.add_handlers(
+        ".*$", [(url_path_join(base_url, API_PREFIX, name), handler) for name, handler in ROUTES]
+    )

@@ -1,0 +1,363 @@
+// The "Experiments" side panel: the experiments of the repository holding the file browser's folder,
+// refreshed every few seconds while it is visible, with the actions of the notebook widget's toolbar.
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { api, ApiError, Status } from './api';
+import {
+  bestValues,
+  cellText,
+  cellValue,
+  Column,
+  columnsOf,
+  ExpRow,
+  labelOf,
+  nextSort,
+  parseParams,
+  refOf,
+  removableRefs,
+  SortState,
+  sortRows
+} from './table';
+
+export const POLL_MS = 4000;
+
+type Action = 'refresh' | 'apply' | 'branch' | 'remove' | 'compare' | 'queue' | 'run_all';
+const BUTTONS: [Action, string, string][] = [
+  ['refresh', '⟳', 'Refresh'],
+  ['apply', 'Apply', 'Bring the selected experiment into the workspace'],
+  ['branch', 'Branch', 'Create a Git branch from the selected experiment'],
+  ['remove', 'Remove', 'Remove the selected experiments or queued entries'],
+  ['compare', 'Compare', 'Plots of the selected rows, overlaid, in a new tab'],
+  ['queue', 'Queue…', 'Queue an experiment with changed params'],
+  ['run_all', 'Run queue', 'Run the queued experiments in the background']
+];
+
+export interface PanelOptions {
+  /** The file browser's folder, relative to the server root. */
+  currentPath: () => string;
+  /** Opens a plots page (full HTML) in a main-area tab. */
+  openPage: (title: string, html: string) => void;
+  pollMs?: number;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text = ''
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text) node.textContent = text;
+  return node;
+}
+
+export class ExperimentsPanel extends Widget {
+  private readonly options: PanelOptions;
+  private readonly rootLabel = el('span', { class: 'jx-root' });
+  private readonly message = el('div', { class: 'jx-message' });
+  private readonly head = el('tr');
+  private readonly body = el('tbody');
+  private readonly count = el('span', { class: 'jx-count' });
+  private readonly queueState = el('span', { class: 'jx-queue-state' });
+  private readonly buttons = new Map<Action, HTMLButtonElement>();
+  private rows: ExpRow[] = [];
+  private rowsText = '';
+  private columns: Column[] = [];
+  private status: Status | null = null;
+  private sort: SortState | null = null;
+  private selected = new Set<string>();
+  private path = '';
+  private notRepo = '';
+  private busy = false;
+  private loading: Promise<void> | null = null;
+  private timer = 0;
+
+  constructor(options: PanelOptions) {
+    super();
+    this.options = options;
+    this.addClass('jx-panel');
+    const toolbar = el('div', { class: 'jx-toolbar' });
+    for (const [action, label, title] of BUTTONS) {
+      const button = el('button', { class: 'jx-action jp-mod-styled', 'data-action': action, title }, label);
+      button.addEventListener('click', () => void this.run(action));
+      this.buttons.set(action, button);
+      toolbar.append(button);
+    }
+    const table = el('table', { class: 'jx-grid' });
+    const thead = el('thead');
+    thead.append(this.head);
+    table.append(thead, this.body);
+    const scroller = el('div', { class: 'jx-scroller' });
+    scroller.append(table);
+    const header = el('div', { class: 'jx-panel-header' });
+    header.append(el('span', { class: 'jx-title' }, 'Experiments'), this.rootLabel);
+    const footer = el('div', { class: 'jx-footer' });
+    footer.append(this.count, this.queueState);
+    this.node.append(header, toolbar, this.message, scroller, footer);
+    this.head.addEventListener('click', event => {
+      const th = (event.target as HTMLElement).closest<HTMLElement>('.jx-th');
+      if (!th) return;
+      this.sort = nextSort(this.sort, th.dataset.col!);
+      this.render();
+    });
+    this.body.addEventListener('click', event => {
+      const tr = (event.target as HTMLElement).closest<HTMLElement>('.jx-row');
+      if (!tr) return;
+      const rev = tr.dataset.rev!;
+      if (!this.selected.delete(rev)) this.selected.add(rev);
+      this.render();
+    });
+  }
+
+  /** Load the rows and the queue state of the current folder's repository (one load at a time). */
+  refresh(): Promise<void> {
+    if (!this.loading) {
+      this.loading = this.load().finally(() => {
+        this.loading = null;
+      });
+    }
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const path = this.options.currentPath();
+    if (path !== this.path) {
+      this.path = path;
+      this.selected.clear();
+      this.rowsText = '';
+    }
+    try {
+      const [experiments, status] = await Promise.all([api.experiments(path), api.status(path)]);
+      const finished = this.status?.run?.running && status.run && !status.run.running ? status.run : null;
+      if (finished) {
+        const failed = finished.results.filter(r => r.error);
+        this.say(
+          finished.error ??
+            `Queue done: ${finished.results.length - failed.length} succeeded` +
+              (failed.length ? `, ${failed.length} failed (${failed.map(r => `${r.name}: ${r.error}`).join('; ')})` : ''),
+          !!finished.error || failed.length > 0
+        );
+      }
+      this.notRepo = '';
+      this.status = status;
+      this.rootLabel.textContent = experiments.root || '/';
+      this.rootLabel.title = `Repository: ${experiments.root || 'the server root'}`;
+      const text = JSON.stringify(experiments.rows);
+      if (text !== this.rowsText) {
+        this.rowsText = text;
+        this.rows = experiments.rows;
+        this.columns = columnsOf(this.rows);
+        const revs = new Set(this.rows.map(r => r.rev));
+        this.selected = new Set([...this.selected].filter(rev => revs.has(rev)));
+        if (this.sort && !this.columns.some(c => c.id === this.sort!.column)) this.sort = null;
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404) {
+        this.say(String((error as Error).message ?? error), true);
+        return;
+      }
+      this.notRepo = error.message;
+      this.rows = [];
+      this.rowsText = '';
+      this.columns = [];
+      this.status = null;
+      this.selected.clear();
+      this.rootLabel.textContent = '';
+    }
+    this.render();
+  }
+
+  private say(text: string, isError = false): void {
+    this.message.textContent = text;
+    this.message.classList.toggle('jx-error', isError);
+  }
+
+  private selectedRows(): ExpRow[] {
+    return this.rows.filter(r => this.selected.has(r.rev));
+  }
+
+  private render(): void {
+    const best = bestValues(this.rows, this.columns);
+    const sort = this.sort;
+    this.head.replaceChildren(
+      ...this.columns.map(col => {
+        const sorted = sort?.column === col.id;
+        const th = el('th', {
+          class: 'jx-th' + (sorted ? (sort!.descending ? ' jx-sorted jx-desc' : ' jx-sorted jx-asc') : ''),
+          'data-col': col.id,
+          'data-kind': col.kind,
+          title: col.file ? `${col.file}: ${col.key}` : col.label
+        });
+        th.textContent = col.label + (sorted ? (sort!.descending ? ' ▼' : ' ▲') : '');
+        return th;
+      })
+    );
+    const now = new Date();
+    this.body.replaceChildren(
+      ...sortRows(this.rows, sort).map(row => {
+        const tr = el('tr', {
+          class: `jx-row jx-${row.kind}` + (this.selected.has(row.rev) ? ' jx-selected' : '') + (row.error ? ' jx-failed' : ''),
+          'data-rev': row.rev,
+          'data-kind': row.kind,
+          title: row.error ?? ''
+        });
+        for (const col of this.columns) {
+          const td = el('td', { class: 'jx-td', 'data-col': col.id }, cellText(row, col, now));
+          const value = cellValue(row, col.id);
+          if (best.has(col.id) && value === best.get(col.id)) td.classList.add('jx-best');
+          tr.append(td);
+        }
+        return tr;
+      })
+    );
+    if (this.notRepo) {
+      const tr = el('tr', { class: 'jx-empty' });
+      tr.append(el('td', {}, this.notRepo));
+      this.body.replaceChildren(tr);
+    }
+    const queued = this.status?.queued ?? 0;
+    this.count.textContent = this.notRepo ? '' : `${this.rows.length} rows`;
+    const run = this.status?.run;
+    this.queueState.textContent = run?.running
+      ? `queue running…`
+      : queued
+        ? `${queued} queued` + (this.status!.failed ? `, ${this.status!.failed} failed` : '')
+        : '';
+    this.updateButtons();
+  }
+
+  private updateButtons(): void {
+    const rows = this.selectedRows();
+    const one = rows.length === 1 ? rows[0] : null;
+    const disabled: Record<Action, boolean> = {
+      refresh: false,
+      apply: !one || one.kind === 'workspace' || one.kind === 'queued',
+      branch: !one || !['experiment', 'checkpoint'].includes(one.kind),
+      remove: removableRefs(rows).length === 0,
+      compare: rows.length === 0 || rows.some(r => r.kind === 'queued'),
+      queue: !!this.notRepo,
+      run_all: !!this.notRepo || !this.status?.queued || !!this.status?.run?.running
+    };
+    for (const [action, button] of this.buttons) button.disabled = this.busy || disabled[action];
+  }
+
+  private async run(action: Action): Promise<void> {
+    if (action === 'refresh') {
+      this.say('');
+      return this.refresh();
+    }
+    this.busy = true;
+    this.updateButtons();
+    try {
+      const text = await this.act(action);
+      if (text !== null) this.say(text);
+    } catch (error) {
+      this.say(String((error as Error).message ?? error), true);
+    } finally {
+      this.busy = false;
+      await this.refresh();
+    }
+  }
+
+  /** One toolbar action; returns the message to show, or null when the user cancelled. */
+  private async act(action: Exclude<Action, 'refresh'>): Promise<string | null> {
+    const path = this.path;
+    const rows = this.selectedRows();
+    const messages = (result: { messages: string[] }, fallback: string) => result.messages.join('\n') || fallback;
+    switch (action) {
+      case 'apply': {
+        const ref = refOf(rows[0]);
+        try {
+          return messages(await api.apply(path, ref), `Applied '${labelOf(rows[0])}'.`);
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.type !== 'DirtyWorkspaceError') throw error;
+          const answer = await showDialog({
+            title: 'Overwrite uncommitted changes?',
+            body: error.message,
+            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Apply anyway' })]
+          });
+          if (!answer.button.accept) return null;
+          return messages(await api.apply(path, ref, true), `Applied '${labelOf(rows[0])}'.`);
+        }
+      }
+      case 'branch': {
+        const row = rows[0];
+        const answer = await InputDialog.getText({
+          title: `Branch from '${labelOf(row)}'`,
+          label: 'New Git branch name',
+          text: row.name ? `${row.name}-branch` : ''
+        });
+        const name = answer.value?.trim();
+        if (!answer.button.accept || !name) return null;
+        return messages(await api.branch(path, refOf(row), name), `Created branch '${name}'.`);
+      }
+      case 'remove': {
+        const names = removableRefs(rows);
+        const answer = await showDialog({
+          title: 'Remove experiments?',
+          body: names.join(', '),
+          buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+        });
+        if (!answer.button.accept) return null;
+        const result = await api.remove(path, names);
+        this.selected.clear();
+        return messages(result, `Removed ${names.join(', ')}.`);
+      }
+      case 'compare': {
+        const revs = rows.map(r => (r.kind === 'workspace' ? 'workspace' : refOf(r)));
+        const html = await api.plots(path, revs);
+        this.options.openPage(`Compare ${rows.map(labelOf).join(', ')}`, html);
+        return '';
+      }
+      case 'queue': {
+        const answer = await InputDialog.getText({
+          title: 'Queue experiment',
+          label: 'Params to change (space separated, [file:]key=value)',
+          placeholder: 'train.lr=0.2 train.epochs=3'
+        });
+        if (!answer.button.accept || answer.value === null) return null;
+        const result = await api.queue(path, parseParams(answer.value));
+        return messages(result, `Queued experiment '${result.name}'.`);
+      }
+      case 'run_all':
+        await api.runAll(path);
+        return `Running ${this.status?.queued ?? ''} queued experiment(s) in the background…`;
+    }
+  }
+
+  private startPolling(): void {
+    if (!this.timer) {
+      this.timer = window.setInterval(() => {
+        if (this.isVisible && !this.busy) void this.refresh();
+      }, this.options.pollMs ?? POLL_MS);
+    }
+  }
+
+  private stopPolling(): void {
+    window.clearInterval(this.timer);
+    this.timer = 0;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+    this.startPolling();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    super.onBeforeHide(msg);
+    this.stopPolling();
+  }
+
+  /** The file browser moved: reload now if visible (else at the next show). */
+  onPathChanged(): void {
+    if (this.isVisible) void this.refresh();
+  }
+
+  dispose(): void {
+    this.stopPolling();
+    super.dispose();
+  }
+}

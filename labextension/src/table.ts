@@ -1,0 +1,215 @@
+// The experiments table as plain data: columns, cell text, sort order, the names actions send.
+// No JupyterLab imports here, so the unit tests run in plain Node. The rules mirror the notebook widget
+// (jupyter_exp/notebook/widgets/table.js and table.py): same column ids, number format and sort.
+
+export type RowKind = 'workspace' | 'baseline' | 'experiment' | 'checkpoint' | 'queued';
+export type Value = string | number | boolean | null;
+
+/** One row of `GET experiments`, in `ExpTable.to_json()` shape. */
+export interface ExpRow {
+  rev: string;
+  name: string | null;
+  kind: RowKind;
+  baseline: string | null;
+  parent: string | null;
+  created: string | null;
+  experiment: string;
+  checkpoint_tip: string | null;
+  params: Record<string, Record<string, unknown>>;
+  metrics: Record<string, Record<string, unknown>>;
+  error: string | null;
+}
+
+export interface Column {
+  id: string; // "Experiment", "Created", or "<kind>:<file>:<key>" (the widget's data-col)
+  kind: 'info' | 'metrics' | 'params';
+  file: string;
+  key: string;
+  label: string;
+}
+
+export interface SortState {
+  column: string;
+  descending: boolean;
+}
+
+export const EXPERIMENT = 'Experiment';
+export const CREATED = 'Created';
+export const MISSING = '-';
+const RESERVED = new Set([EXPERIMENT, CREATED, 'rev', 'name', 'kind']);
+const GLYPHS = /^[\s│├└─╓╟╨]+/;
+const REMOVABLE = new Set<RowKind>(['experiment', 'checkpoint', 'queued']);
+const MINIMISED = /loss|error/i;
+const PARAM = /^([+~]?)([^=\s]+)(=(.*))?$/;
+
+/** Experiment, Created, then every metric and param in first-seen order; a key that appears in two
+ * files is labelled `file:key`, as `exp show` does. */
+export function columnsOf(rows: ExpRow[]): Column[] {
+  const seen = new Map<string, Column>();
+  for (const kind of ['metrics', 'params'] as const) {
+    for (const row of rows) {
+      for (const [file, values] of Object.entries(row[kind] ?? {})) {
+        for (const key of Object.keys(values ?? {})) {
+          const id = `${kind}:${file}:${key}`;
+          if (!seen.has(id)) seen.set(id, { id, kind, file, key, label: key });
+        }
+      }
+    }
+  }
+  const counts = new Map<string, number>();
+  for (const col of seen.values()) counts.set(col.key, (counts.get(col.key) ?? 0) + 1);
+  for (const col of seen.values()) {
+    if (counts.get(col.key)! > 1 || RESERVED.has(col.key)) col.label = `${col.file}:${col.key}`;
+  }
+  const info = (id: string): Column => ({ id, kind: 'info', file: '', key: id, label: id });
+  return [info(EXPERIMENT), info(CREATED), ...seen.values()];
+}
+
+/** The Experiment column without its tree glyph: the name, or the short sha `exp show` prints. */
+export function labelOf(row: ExpRow): string {
+  return row.experiment.replace(GLYPHS, '');
+}
+
+function jsonValue(value: unknown): Value {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+}
+
+/** The value a column sorts on. */
+export function cellValue(row: ExpRow, columnId: string): Value {
+  if (columnId === EXPERIMENT) return labelOf(row);
+  if (columnId === CREATED) return row.kind === 'workspace' ? null : row.created;
+  const first = columnId.indexOf(':');
+  const last = columnId.lastIndexOf(':');
+  const kind = columnId.slice(0, first) as 'metrics' | 'params';
+  if (kind !== 'metrics' && kind !== 'params') return null;
+  // A file name may hold ':', a dotted key does not: split at the first and the last one.
+  const file = columnId.slice(first + 1, last);
+  const key = columnId.slice(last + 1);
+  return jsonValue(row[kind]?.[file]?.[key]);
+}
+
+/** A number to 5 significant digits (DVC's default precision), booleans as Python prints them. */
+export function formatValue(value: Value): string {
+  if (value === null) return MISSING;
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'number' && !Number.isInteger(value) && Number.isFinite(value)) {
+    return String(+value.toPrecision(5));
+  }
+  return String(value);
+}
+
+/** `Created` as `exp show` prints it: the time for today, the date otherwise. */
+export function formatCreated(iso: string | null, now: Date = new Date()): string {
+  if (!iso) return MISSING;
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return iso;
+  const sameDay =
+    when.getFullYear() === now.getFullYear() && when.getMonth() === now.getMonth() && when.getDate() === now.getDate();
+  if (sameDay) {
+    return when.toLocaleTimeString('en-US', { hour: '2-digit', minute: '2-digit', hour12: true });
+  }
+  return when.toLocaleDateString('en-US', { month: 'short', day: '2-digit', year: 'numeric' });
+}
+
+/** The text of a cell. */
+export function cellText(row: ExpRow, column: Column, now?: Date): string {
+  if (column.id === EXPERIMENT) return row.experiment;
+  if (column.id === CREATED) return row.kind === 'workspace' ? MISSING : formatCreated(row.created, now);
+  return formatValue(cellValue(row, column.id));
+}
+
+/** Numbers before text, numbers by value, text by code point (as the widget). */
+export function compareValues(a: Value, b: Value): number {
+  const numA = typeof a === 'number';
+  const numB = typeof b === 'number';
+  if (numA && numB) return Number(a > b) - Number(a < b);
+  if (numA !== numB) return numA ? -1 : 1;
+  const x = String(a);
+  const y = String(b);
+  return Number(x > y) - Number(x < y);
+}
+
+/** Which baseline a row belongs to: the workspace and each baseline head a group of their own. */
+function groupOf(row: ExpRow): string {
+  if (row.kind === 'workspace') return 'workspace';
+  if (row.kind === 'baseline') return row.rev;
+  return row.baseline ?? '';
+}
+
+/** Rows in display order: the workspace and baselines stay where they are, and the experiments under
+ * each baseline are sorted by `sort.column`; a checkpoint chain moves as one unit, by its tip. Rows
+ * without a value go last in either direction. */
+export function sortRows(rows: ExpRow[], sort: SortState | null): ExpRow[] {
+  if (!sort || !sort.column) return rows.slice();
+  const units = new Map<string, ExpRow[]>();
+  const groups = new Map<string, string[]>();
+  for (const row of rows) {
+    const unit = row.checkpoint_tip ?? row.rev;
+    if (!units.has(unit)) {
+      units.set(unit, []);
+      const group = groupOf(row);
+      if (!groups.has(group)) groups.set(group, []);
+      groups.get(group)!.push(unit);
+    }
+    units.get(unit)!.push(row);
+  }
+  const isHead = (unit: string) => ['workspace', 'baseline'].includes(units.get(unit)![0].kind);
+  const shown: ExpRow[] = [];
+  for (const unitIds of groups.values()) {
+    const heads = unitIds.filter(isHead);
+    const others = unitIds
+      .filter(u => !isHead(u))
+      .sort((ua, ub) => {
+        const a = cellValue(units.get(ua)![0], sort.column);
+        const b = cellValue(units.get(ub)![0], sort.column);
+        if (a === null || b === null) return Number(a === null) - Number(b === null);
+        const order = compareValues(a, b);
+        return sort.descending ? -order : order;
+      });
+    for (const unit of heads.concat(others)) shown.push(...units.get(unit)!);
+  }
+  return shown;
+}
+
+/** A header click: a new column sorts ascending, the same one flips, a third click restores the order. */
+export function nextSort(current: SortState | null, column: string): SortState | null {
+  if (!current || current.column !== column) return { column, descending: false };
+  return current.descending ? null : { column, descending: true };
+}
+
+/** What the experiments API resolves for a row: its name when it has one, else its sha. */
+export function refOf(row: ExpRow): string {
+  return ['experiment', 'queued', 'baseline'].includes(row.kind) && row.name ? row.name : row.rev;
+}
+
+/** The names `POST remove` gets for a selection: experiments, checkpoints and queued entries only. */
+export function removableRefs(rows: ExpRow[]): string[] {
+  return [...new Set(rows.filter(r => REMOVABLE.has(r.kind)).map(refOf))];
+}
+
+/** Per metrics column, the best number (min for loss/error names, else max), to highlight. */
+export function bestValues(rows: ExpRow[], columns: Column[]): Map<string, number> {
+  const best = new Map<string, number>();
+  for (const col of columns) {
+    if (col.kind !== 'metrics') continue;
+    const numbers = rows.map(r => cellValue(r, col.id)).filter((v): v is number => typeof v === 'number');
+    if (numbers.length) best.set(col.id, MINIMISED.test(col.key) ? Math.min(...numbers) : Math.max(...numbers));
+  }
+  return best;
+}
+
+/** `-S` overrides typed in one line: `train.lr=0.2 train.epochs=3 +new.key=1 ~old.key`.
+ * Throws an Error naming the first word that is not `[file:]key=value`, `+key=value` or `~key`. */
+export function parseParams(text: string): string[] {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  for (const word of words) {
+    const match = PARAM.exec(word);
+    const removal = match?.[1] === '~';
+    if (!match || (removal ? match[3] !== undefined : match[3] === undefined || match[4] === '')) {
+      throw new Error(`'${word}' is not key=value (or +key=value to add, ~key to remove)`);
+    }
+  }
+  return words;
+}

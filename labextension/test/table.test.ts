@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  bestValues,
+  cellText,
+  cellValue,
+  columnsOf,
+  compareValues,
+  ExpRow,
+  formatCreated,
+  formatValue,
+  labelOf,
+  nextSort,
+  parseParams,
+  refOf,
+  removableRefs,
+  sortRows
+} from '../src/table';
+
+const BASE = 'b'.repeat(40);
+
+function row(rev: string, kind: ExpRow['kind'], extra: Partial<ExpRow> = {}): ExpRow {
+  return {
+    rev,
+    name: null,
+    kind,
+    baseline: kind === 'workspace' || kind === 'baseline' ? null : BASE,
+    parent: null,
+    created: '2024-03-01T15:16:00+00:00',
+    experiment: rev.slice(0, 7),
+    checkpoint_tip: null,
+    params: {},
+    metrics: {},
+    error: null,
+    ...extra
+  };
+}
+
+const exp = (rev: string, name: string | null, loss: number | undefined, glyph = '├── ', extra: Partial<ExpRow> = {}) =>
+  row(rev, 'experiment', {
+    name,
+    experiment: glyph + (name ?? rev.slice(0, 7)),
+    metrics: loss === undefined ? {} : { 'metrics.json': { loss } },
+    params: { 'params.yaml': { 'train.lr': 0.1 } },
+    ...extra
+  });
+
+const TABLE: ExpRow[] = [
+  row('workspace', 'workspace', { experiment: 'workspace', metrics: { 'metrics.json': { loss: 0.3 } } }),
+  row(BASE, 'baseline', { name: 'main', experiment: 'main', metrics: { 'metrics.json': { loss: 0.5 } } }),
+  exp('1'.repeat(40), 'exp-a', 0.4),
+  exp('2'.repeat(40), 'exp-b', 0.2),
+  exp('3'.repeat(40), 'exp-c', undefined),
+  exp('4'.repeat(40), 'exp-d', 0.3, '└── ')
+];
+
+describe('columnsOf', () => {
+  it('puts Experiment and Created first, then metrics, then params, with widget ids', () => {
+    const cols = columnsOf(TABLE);
+    expect(cols.map(c => c.id)).toEqual([
+      'Experiment',
+      'Created',
+      'metrics:metrics.json:loss',
+      'params:params.yaml:train.lr'
+    ]);
+    expect(cols.map(c => c.label)).toEqual(['Experiment', 'Created', 'loss', 'train.lr']);
+  });
+
+  it('labels a key found in two files file:key', () => {
+    const rows = [
+      row('a'.repeat(40), 'experiment', { metrics: { 'a.json': { acc: 1 }, 'b.json': { acc: 2, f1: 3 } } })
+    ];
+    expect(columnsOf(rows).map(c => c.label)).toEqual(['Experiment', 'Created', 'a.json:acc', 'b.json:acc', 'f1']);
+  });
+});
+
+describe('cells', () => {
+  it('reads values by column id, nested structures as JSON, a colon in the file name kept', () => {
+    const r = row('a'.repeat(40), 'experiment', {
+      metrics: { 'C:/m.json': { 'a.b': 1.5 } },
+      params: { 'params.yaml': { layers: [1, 2] } }
+    });
+    expect(cellValue(r, 'metrics:C:/m.json:a.b')).toBe(1.5);
+    expect(cellValue(r, 'params:params.yaml:layers')).toBe('[1,2]');
+    expect(cellValue(r, 'params:params.yaml:missing')).toBeNull();
+  });
+
+  it('formats numbers to 5 significant digits, booleans as Python, missing as -', () => {
+    expect(formatValue(0.123456789)).toBe('0.12346');
+    expect(formatValue(12)).toBe('12');
+    expect(formatValue(1e-7)).toBe('1e-7');
+    expect(formatValue(true)).toBe('True');
+    expect(formatValue(null)).toBe('-');
+    expect(formatValue('NaN')).toBe('NaN');
+  });
+
+  it('shows Created as a time today and a date otherwise, - for the workspace', () => {
+    const now = new Date(2024, 2, 1, 18, 0);
+    expect(formatCreated(new Date(2024, 2, 1, 15, 16).toISOString(), now)).toBe('03:16 PM');
+    expect(formatCreated(new Date(2023, 11, 24, 9, 0).toISOString(), now)).toBe('Dec 24, 2023');
+    const cols = columnsOf(TABLE);
+    expect(cellText(TABLE[0], cols[1], now)).toBe('-');
+    expect(cellText(TABLE[2], cols[0], now)).toBe('├── exp-a');
+  });
+
+  it('strips the tree glyph for labels', () => {
+    expect(labelOf(exp('5'.repeat(40), null, 1, '│ ╟ '))).toBe('5555555');
+    expect(labelOf(exp('5'.repeat(40), 'fast', 1, '├─╨ '))).toBe('fast');
+  });
+});
+
+describe('sorting', () => {
+  const revs = (rows: ExpRow[]) => rows.map(r => r.name ?? r.rev);
+
+  it('orders numbers before text', () => {
+    expect(compareValues(1, 'a')).toBe(-1);
+    expect(compareValues('b', 'a')).toBe(1);
+    expect(compareValues(2, 10)).toBe(-1);
+  });
+
+  it('sorts experiments under their baseline, keeps heads on top and missing values last both ways', () => {
+    const col = 'metrics:metrics.json:loss';
+    expect(revs(sortRows(TABLE, { column: col, descending: false }))).toEqual([
+      'workspace',
+      'main',
+      'exp-b',
+      'exp-d',
+      'exp-a',
+      'exp-c'
+    ]);
+    expect(revs(sortRows(TABLE, { column: col, descending: true }))).toEqual([
+      'workspace',
+      'main',
+      'exp-a',
+      'exp-d',
+      'exp-b',
+      'exp-c'
+    ]);
+    expect(sortRows(TABLE, null)).toEqual(TABLE);
+  });
+
+  it('moves a checkpoint chain as one unit, by its tip', () => {
+    const tip = 'c'.repeat(40);
+    const rows = [
+      row(BASE, 'baseline', { name: 'main' }),
+      exp(tip, 'chain', 0.9, '│ ╓ ', { checkpoint_tip: tip }),
+      row('d'.repeat(40), 'checkpoint', { checkpoint_tip: tip, metrics: { 'metrics.json': { loss: 0.01 } } }),
+      exp('e'.repeat(40), 'exp-e', 0.5)
+    ];
+    const sorted = sortRows(rows, { column: 'metrics:metrics.json:loss', descending: false });
+    expect(sorted.map(r => r.rev[0])).toEqual(['b', 'e', 'c', 'd']);
+  });
+
+  it('cycles a header: ascending, descending, original order; another column starts ascending', () => {
+    const first = nextSort(null, 'x');
+    expect(first).toEqual({ column: 'x', descending: false });
+    const second = nextSort(first, 'x');
+    expect(second).toEqual({ column: 'x', descending: true });
+    expect(nextSort(second, 'x')).toBeNull();
+    expect(nextSort(second, 'y')).toEqual({ column: 'y', descending: false });
+  });
+});
+
+describe('actions', () => {
+  it('names experiments, queued entries and baselines, shas otherwise', () => {
+    expect(refOf(TABLE[2])).toBe('exp-a');
+    expect(refOf(row('f'.repeat(40), 'checkpoint'))).toBe('f'.repeat(40));
+    expect(refOf(row('f'.repeat(40), 'queued'))).toBe('f'.repeat(40));
+    expect(refOf(TABLE[0])).toBe('workspace');
+  });
+
+  it('removes only experiments, checkpoints and queued entries, each once', () => {
+    expect(removableRefs([TABLE[0], TABLE[1], TABLE[2], TABLE[2], row('q'.repeat(40), 'queued', { name: 'q1' })])).toEqual([
+      'exp-a',
+      'q1'
+    ]);
+  });
+
+  it('marks the best metric: min for loss, max otherwise', () => {
+    const rows = [exp('1'.repeat(40), 'a', 0.4), exp('2'.repeat(40), 'b', 0.2)];
+    rows[0].metrics['metrics.json'].acc = 0.9;
+    rows[1].metrics['metrics.json'].acc = 0.8;
+    const best = bestValues(rows, columnsOf(rows));
+    expect(best.get('metrics:metrics.json:loss')).toBe(0.2);
+    expect(best.get('metrics:metrics.json:acc')).toBe(0.9);
+  });
+
+  it('parses -S overrides typed on one line and names a bad word', () => {
+    expect(parseParams('  train.lr=0.2  params.yaml:train.epochs=3 +new.k=1 ~old.k ')).toEqual([
+      'train.lr=0.2',
+      'params.yaml:train.epochs=3',
+      '+new.k=1',
+      '~old.k'
+    ]);
+    expect(parseParams('')).toEqual([]);
+    expect(() => parseParams('train.lr')).toThrow("'train.lr' is not key=value");
+    expect(() => parseParams('train.lr=')).toThrow("'train.lr='");
+    expect(() => parseParams('~old.k=1')).toThrow("'~old.k=1'");
+  });
+});
