@@ -64,14 +64,15 @@ class Context:
     confirm: Callable[[str], bool] = lambda _question: False
     init_if_missing: bool = False
     stop: threading.Event | None = None  # set from another thread: stop a run as Ctrl-C would
+    progress: Callable[[str], Callable[[int, int], None]] | None = None  # progress bars for long data work
 
     def repo(self) -> Repo:
         if self.init_if_missing:
-            repo, created = Repo.find_or_init(self.cwd, log=self.log)
+            repo, created = Repo.find_or_init(self.cwd, log=self.log, progress=self.progress)
             if created:
                 self.log(f"Initialized jupyter-exp (DVC 3 layout) in '{repo.root}'")
             return repo
-        return Repo(self.cwd, log=self.log)
+        return Repo(self.cwd, log=self.log, progress=self.progress)
 
 
 Handler = Callable[[Context, argparse.Namespace], Any]

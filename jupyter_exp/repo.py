@@ -41,7 +41,7 @@ class Repo:
     progress messages a front end shows (the core itself never prints).
     """
 
-    def __init__(self, path: str | os.PathLike[str] = ".", *, log: Any = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] = ".", *, log: Any = None, progress: Any = None) -> None:
         start = Path(path).resolve()
         root = _find_upwards(start, DVC_DIR)
         if root is None:
@@ -53,6 +53,7 @@ class Repo:
             raise NotARepoError(f"'{git_root}' has no '.dvc/' directory: run `jupyter exp init` there first")
         self.root = root
         self.log = log or _log_nothing
+        self.progress = progress  # (what) -> (done, total) callback: progress bars of long hashing/copying
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", *, log: Any = None) -> Repo:
@@ -79,23 +80,27 @@ class Repo:
         return cls(root, log=log)
 
     @classmethod
-    def find_or_init(cls, path: str | os.PathLike[str] = ".", *, log: Any = None) -> tuple[Repo, bool]:
+    def find_or_init(
+        cls, path: str | os.PathLike[str] = ".", *, log: Any = None, progress: Any = None
+    ) -> tuple[Repo, bool]:
         """The repo holding ``path``; initialise ``.dvc/`` at the Git root when missing. Returns (repo, created)."""
         start = Path(path).resolve()
         if _find_upwards(start, DVC_DIR) is not None:
-            return cls(start, log=log), False
+            return cls(start, log=log, progress=progress), False
         git_root = _find_upwards(start, ".git")
         if git_root is None:
             raise NotARepoError(
                 f"'{start}' is not inside a Git repository: run `git init` (or `!git init` in a cell) first"
             )
-        return cls.init(git_root, log=log), True
+        repo = cls.init(git_root, log=log)
+        repo.progress = progress
+        return repo, True
 
     @cached_property
     def pipeline(self) -> Pipeline:
         from jupyter_exp.pipeline import Pipeline
 
-        return Pipeline(self.root, log=self.log)
+        return Pipeline(self.root, log=self.log, progress=self.progress)
 
     @cached_property
     def scm(self) -> Git:

@@ -28,7 +28,7 @@ import yaml
 from jupyter_exp import serialize
 from jupyter_exp.config import load_config
 from jupyter_exp.data.cache import Cache
-from jupyter_exp.data.hashing import Hasher, HashInfo
+from jupyter_exp.data.hashing import Hasher, HashInfo, Progress
 from jupyter_exp.errors import (
     JupyterExpError,
     ReproductionError,
@@ -46,6 +46,8 @@ CHECKPOINT_SIGNAL = "DVC_CHECKPOINT"
 _SKIP_DIRS = {".git", ".dvc", "node_modules", "__pycache__", ".ipynb_checkpoints", ".venv", "venv"}
 
 Log = Callable[[str], None]
+#: Given what is being done ("Hashing data"), returns a ``(done, total)`` callback a front end draws as a bar.
+ProgressFactory = Callable[[str], Progress]
 
 
 def _quiet(_: str) -> None:
@@ -84,9 +86,12 @@ def _cmd_for_lock(stage: Stage) -> str | list[str]:
 class Pipeline:
     """All stages of a repository: the ``dvc.yaml`` files and the ``.dvc`` data files under ``root``."""
 
-    def __init__(self, root: str | os.PathLike[str], *, log: Log | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, log: Log | None = None, progress: ProgressFactory | None = None
+    ) -> None:
         self.root = Path(root).resolve()
         self.log = log or _quiet
+        self.progress = progress
         self.config = load_config(self.root)
         self.hasher = Hasher(self.root)
         cache_config = self.config["cache"]
@@ -444,9 +449,20 @@ class Pipeline:
             # Checkpoint outputs are copied into the cache, never linked: training rewrites them in
             # place, which through a hardlink or symlink would overwrite the previous checkpoint's object.
             cache = self.copy_cache if out.checkpoint else self.cache
-            info = cache.save(full) if out.cache else self.hasher.hash(full)
+            info = self._save(cache, out.path) if out.cache else self._hash_with_progress(out.path)
             entries.append(info.to_lock_entry(out.def_path))
         return entries
+
+    def _bar(self, what: str) -> Progress | None:
+        return self.progress(what) if self.progress is not None else None
+
+    def _hash_with_progress(self, path: str) -> HashInfo:
+        return self.hasher.hash(self.root / path, self._bar(f"Hashing {path}"))
+
+    def _save(self, cache: Cache, path: str) -> HashInfo:
+        """Hash then cache an output, each with a progress bar where the front end draws them."""
+        info = self._hash_with_progress(path)
+        return cache.save(self.root / path, info, progress=self._bar(f"Caching {path}"))
 
     def _lock_entry(
         self, stage: Stage, deps: list[dict[str, Any]], params: dict[str, Any], outs: list[dict[str, Any]]
@@ -647,7 +663,7 @@ class Pipeline:
                 raise JupyterExpError(
                     f"'{rel}' is an output of stage {owner}: it is tracked by 'dvc.lock' already"
                 )
-            info = self.cache.save(full)
+            info = self._save(self.cache, rel)
             entry: dict[str, Any] = {"md5": info.md5, "size": info.size}
             if info.nfiles is not None:
                 entry["nfiles"] = info.nfiles
@@ -694,7 +710,9 @@ class Pipeline:
                 current = self._hash(out.path)
                 if current is not None and current.md5 == info.md5:
                     continue
-                self.cache.checkout(out.path, info, force=force)
+                self.cache.checkout(
+                    out.path, info, force=force, progress=self._bar(f"Checking out {out.path}")
+                )
                 restored.append(out.path)
         return restored
 
