@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,38 @@ def test_exp_push_without_a_default_remote_pushes_refs_only(
     ok(run_cli("push", "origin", "exp-y"))
     assert not store.exists()
     assert "exp-y" in git(bare, "for-each-ref", "refs/exps")
+
+
+CHECKPOINT_TRAIN = """\
+from jupyter_exp import make_checkpoint
+for step in range(3):
+    open("model.txt", "w").write(f"model at step {step}")
+    make_checkpoint()
+"""
+
+
+def test_exp_push_and_pull_carry_every_checkpoint(git_repo: Path, tmp_path: Path, run_cli: CliRunner) -> None:
+    (git_repo / "train.py").write_text(CHECKPOINT_TRAIN)
+    (git_repo / "dvc.yaml").write_text(
+        f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps: [train.py]\n"
+        "    outs:\n      - model.txt:\n          checkpoint: true\n"
+    )
+    store = tmp_path / "store"
+    ok(run_cli("remote", "add", "-d", "store", str(store)))
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "checkpointed training")
+    git(git_repo, "branch", "-M", "main")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(git_repo, "remote", "add", "origin", str(bare))
+    git(git_repo, "push", "-q", "origin", "main")
+    ok(run_cli("run", "-n", "ckpt"))
+    ok(run_cli("push", "origin", "ckpt"))
+    steps = {hashlib.md5(f"model at step {i}".encode()).hexdigest() for i in range(3)}
+    assert steps <= objects(store)
+
+    other = clone(bare, tmp_path / "other")
+    ok(run_cli("pull", "origin", "ckpt", cwd=other))
+    assert steps <= {p.parent.name + p.name for p in (other / ".dvc/cache/files/md5").glob("*/*")}
+    ok(run_cli("apply", "ckpt", cwd=other))
+    assert (other / "model.txt").read_text() == "model at step 2"
