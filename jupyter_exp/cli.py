@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from jupyter_exp.commands import JSON, Context, ExpShowView, PlotsPage, Table, execute
+from jupyter_exp.commands import JSON, Context, ExpShowView, PlotsPage, Table, execute, rich_progress
 from jupyter_exp.errors import JupyterExpError
 
 
@@ -73,7 +73,7 @@ def _print_table(table: Table) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = execute(words, Context(log=_log, confirm=_confirm, progress=_progress_bar))
+        result = execute(words, Context(log=_log, confirm=_confirm, progress=rich_progress))
         render(result)
         if getattr(result, "interrupted", False):  # Ctrl-C ended checkpoint training: kept, yet not a success
             raise KeyboardInterrupt
@@ -87,44 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     return 0
-
-
-_BAR_MIN_BYTES = 32 * 1024 * 1024  # smaller work ends before a bar would help
-
-
-def _progress_bar(what: str) -> Callable[[int, int], None] | None:
-    """A rich progress bar on a terminal, drawn once the work turns out to be large; None when piped."""
-    if not sys.stderr.isatty():
-        return None
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in state:
-            if total < _BAR_MIN_BYTES or done >= total:
-                return
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            state["bar"], state["task"] = bar, bar.add_task(what, total=total)
-            bar.start()
-        state["bar"].update(state["task"], completed=done, total=total)
-        if done >= total:
-            state["bar"].stop()
-
-    return update
 
 
 def _log(message: str) -> None:

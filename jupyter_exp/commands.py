@@ -64,7 +64,7 @@ class Context:
     confirm: Callable[[str], bool] = lambda _question: False
     init_if_missing: bool = False
     stop: threading.Event | None = None  # set from another thread: stop a run as Ctrl-C would
-    progress: Callable[[str], Callable[[int, int], None]] | None = None  # progress bars for long data work
+    progress: Callable[..., ProgressBar | None] | None = None  # (what, unit) -> a bar; None draws nothing
 
     def repo(self) -> Repo:
         if self.init_if_missing:
@@ -73,6 +73,52 @@ class Context:
                 self.log(f"Initialized jupyter-exp (DVC 3 layout) in '{repo.root}'")
             return repo
         return Repo(self.cwd, log=self.log, progress=self.progress)
+
+
+class ProgressBar:
+    """A rich progress bar for long data work, drawn only once the work turns out to be large.
+
+    Called as ``bar(done, total)``; it closes itself when ``done`` reaches ``total`` (``close()`` for
+    work that stops early). ``unit`` is "bytes" (hashing, caching, checkout) or "files" (transfers).
+    """
+
+    MIN_TOTAL = {"bytes": 32 * 1024 * 1024, "files": 20}  # smaller work ends before a bar would help
+
+    def __init__(self, what: str, unit: str, console: Any) -> None:
+        self.what, self.unit, self.console = what, unit, console
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if total < self.MIN_TOTAL.get(self.unit, 0) or done >= total:
+                return
+            from rich import progress as rp
+
+            columns: list[Any] = ["[progress.description]{task.description}", rp.BarColumn()]
+            if self.unit == "bytes":
+                columns += [rp.DownloadColumn(), rp.TransferSpeedColumn()]
+            else:
+                columns += [rp.MofNCompleteColumn()]
+            self._bar = rp.Progress(*columns, rp.TimeRemainingColumn(), console=self.console, transient=True)
+            self._task = self._bar.add_task(self.what, total=total)
+            self._bar.start()
+        self._bar.update(self._task, completed=done, total=total)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def rich_progress(what: str, unit: str = "bytes") -> ProgressBar | None:
+    """The :class:`Context` ``progress`` both front ends use: bars on a terminal or in a notebook only."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return ProgressBar(what, unit, console) if console.is_terminal or console.is_jupyter else None
 
 
 Handler = Callable[[Context, argparse.Namespace], Any]
@@ -183,7 +229,7 @@ def execute(argv: Sequence[str], ctx: Context, prog: str = "jupyter exp") -> Any
             return version("jupyter-exp")
         return help_text
     if args.quiet:
-        ctx = replace(ctx, log=_silent)
+        ctx = replace(ctx, log=_silent, progress=None)
     return spec.handler(ctx, args)
 
 
@@ -838,35 +884,17 @@ _TRANSFER_ARGS = (
     arg("-a", "--all-branches", action="store_true", help="outputs of every branch tip too"),
     arg("-A", "--all-commits", action="store_true", help="outputs of every commit too"),
 )
-_PROGRESS_MIN_OBJECTS = 20
 
 
 @contextmanager
-def _progress_bar(ctx: Context, description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on a terminal (or notebook), shown once a transfer has enough objects."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if ctx.log is _silent or not (console.is_terminal or console.is_jupyter):
-        yield None
-        return
-    from rich.progress import Progress
-
-    bar = Progress(console=console, transient=True)
-    task: list[Any] = []
-
-    def update(done: int, total: int) -> None:
-        if total < _PROGRESS_MIN_OBJECTS:
-            return
-        if not task:
-            bar.start()
-            task.append(bar.add_task(description, total=total))
-        bar.update(task[0], completed=done, total=total)
-
+def _transfer_bar(ctx: Context, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """The front end's progress bar for a transfer, counted in files, closed even when it fails."""
+    bar = ctx.progress(description, "files") if ctx.progress is not None else None
     try:
-        yield update
+        yield bar
     finally:
-        bar.stop()
+        if bar is not None:
+            bar.close()
 
 
 def _transfer_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -887,7 +915,7 @@ def _files(count: int) -> str:
 @command("data push", "Upload cached outputs the data remote lacks (DVC's `dvc push`)", *_TRANSFER_ARGS)
 def _data_push(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
-    with chdir(ctx.cwd), _progress_bar(ctx, "Pushing") as progress:
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Pushing") as progress:
         result = repo.push(args.targets or None, progress=progress, **_transfer_options(args))
     return f"{_files(result.transferred)} pushed" if result.transferred else "Everything is up to date."
 
@@ -895,7 +923,7 @@ def _data_push(ctx: Context, args: argparse.Namespace) -> str:
 @command("data fetch", "Download outputs' objects into the cache from the data remote", *_TRANSFER_ARGS)
 def _data_fetch(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
-    with chdir(ctx.cwd), _progress_bar(ctx, "Fetching") as progress:
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Fetching") as progress:
         result = repo.fetch(args.targets or None, progress=progress, **_transfer_options(args))
     return f"{_files(result.transferred)} fetched" if result.transferred else "Everything is up to date."
 
@@ -908,7 +936,7 @@ def _data_fetch(ctx: Context, args: argparse.Namespace) -> str:
 )
 def _data_pull(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
-    with chdir(ctx.cwd), _progress_bar(ctx, "Fetching") as progress:
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Fetching") as progress:
         result, restored = repo.pull(
             args.targets or None, force=args.force, progress=progress, **_transfer_options(args)
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Unicode
 
-from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse, stage_spec
+from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse, rich_progress, stage_spec
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import atomic_write_text, relpath
 from jupyter_exp.notebook.render import (
@@ -391,7 +391,14 @@ class ExpMagics(Magics):
         cwd = Path.cwd()
         if writes:
             self._refuse_during_background_run(cwd)
-        return Context(cwd=cwd, log=log, on_output=on_output, confirm=_confirm, init_if_missing=writes)
+        return Context(
+            cwd=cwd,
+            log=log,
+            on_output=on_output,
+            confirm=_confirm,
+            init_if_missing=writes,
+            progress=rich_progress,
+        )
 
     @staticmethod
     def _refuse_during_background_run(cwd: Path) -> None:
