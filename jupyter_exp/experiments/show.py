@@ -303,6 +303,8 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
                 group_rows[0].glyph = "└── "
             rows.extend(group_rows)
     collector.save()
+    if opts.sort_by and rows and all(_sort_value(row, opts.sort_by) is None for row in rows):
+        raise ExperimentError(f"Unknown sort column '{opts.sort_by}': name a param or metric, e.g. 'train.lr'")
     for row in rows:
         row.params = _filter(row.params, opts.include_params, opts.exclude_params)
         row.metrics = _filter(row.metrics, opts.include_metrics, opts.exclude_metrics)
