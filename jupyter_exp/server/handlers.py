@@ -147,7 +147,6 @@ class ExpHandler(APIHandler):
         self.finish({"error": str(err), "type": type(err).__name__})
 
     def reply(self, data: Any) -> None:
-        self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(_finite(data)))
 
     def folder(self, path: str) -> Path:
@@ -341,8 +340,7 @@ class PlotsHandler(ExpHandler):
                 return repo.plots.diff(revs, out_dir=out).read_text(encoding="utf-8")
 
         html = await self.in_thread(page)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(html)
+        self.finish(html, set_content_type="text/html; charset=utf-8")
 
 
 ROUTES: list[tuple[str, type[ExpHandler]]] = [
