@@ -142,8 +142,6 @@ def _conflict(name: str) -> ExperimentError:
 
 def _overridden_blob(git: Git, path: str, overrides: list[str], entry: FileEntry | None) -> FileEntry:
     """The params file ``path`` with ``overrides`` applied, stored as a blob; the file on disk is not touched."""
-    from dulwich.objects import Blob
-
     source = git.root / path
     if not source.is_file():
         raise ExperimentError(f"Cannot set params in '{path}': the file does not exist")
@@ -151,9 +149,8 @@ def _overridden_blob(git: Git, path: str, overrides: list[str], entry: FileEntry
         copy = Path(scratch) / source.name  # same suffix: same format and comment-keeping writer
         shutil.copyfile(source, copy)
         serialize.apply_overrides(copy, overrides, name=path)
-        blob = Blob.from_string(copy.read_bytes())
-    git.repo.object_store.add_object(blob)
-    return (entry[0] if entry else 0o100644, blob.id)
+        sha = git.write_blob(copy.read_bytes())
+    return (entry[0] if entry else 0o100644, sha)
 
 
 def enqueue(
@@ -232,19 +229,8 @@ def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Pa
 
 
 def _populate(git: Git, cache_dir: Path, entry: QueueEntry, workspace: Path) -> None:
-    from dulwich.index import build_index_from_tree
-
-    gitdir = workspace / ".git"
-    (gitdir / "objects").mkdir(parents=True)  # unused: dulwich wants it to take this for a repository
-    common = Path(git.repo.commondir()).resolve()
-    (gitdir / "commondir").write_text(f"{common}\n")
-    (gitdir / "HEAD").write_text(f"{entry.baseline}\n")  # detached at the baseline, like DVC's executors
-    exclude = common / "info" / "exclude"
-    if exclude.is_file():
-        (gitdir / "info").mkdir()
-        shutil.copyfile(exclude, gitdir / "info" / "exclude")
-    tree = git.repo[entry.id.encode()].tree
-    build_index_from_tree(str(workspace), str(gitdir / "index"), git.repo.object_store, tree)
+    # Detached at the baseline, like DVC's executors: the run commits its experiment on top of it.
+    git.add_linked_workspace(workspace, files_of=entry.id, head=entry.baseline)
     local = git.root / ".dvc" / "config.local"
     if local.is_file():  # remotes and other local settings apply to the run too
         (workspace / ".dvc").mkdir(exist_ok=True)

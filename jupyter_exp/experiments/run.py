@@ -91,7 +91,7 @@ class CommitLock:
     """
 
     def __init__(self, git: Git) -> None:
-        self.path = Path(git.repo.commondir()) / "jupyter-exp-commits.flock"
+        self.path = git.common_dir / "jupyter-exp-commits.flock"
         self._thread_lock = threading.Lock()
         self._fd = -1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -144,7 +145,8 @@ class Git:
             self.repo: DulwichRepo = Repo(str(self.root))
         except NotGitRepository as exc:
             raise NotARepoError(f"'{self.root}' is not a Git repository (run `git init`)") from exc
-        self._refs_dir = Path(self.repo.commondir())
+        #: The Git directory every work tree of the repository shares: objects, refs, config.
+        self.common_dir = Path(self.repo.commondir())
         self._identity: tuple[bytes, bytes] | None = None
 
     # ----------------------------------------------------------------- revisions
@@ -282,7 +284,7 @@ class Git:
         """All refs under ``prefix`` -> sha, read in one pass over loose refs and ``packed-refs``."""
         prefix = prefix.rstrip("/") + "/"
         result: dict[str, str] = {}
-        packed = self._refs_dir / "packed-refs"
+        packed = self.common_dir / "packed-refs"
         if packed.exists():
             for line in packed.read_text().splitlines():
                 if not line or line[0] in "#^":
@@ -290,10 +292,10 @@ class Git:
                 sha, _, name = line.partition(" ")
                 if name.startswith(prefix):
                     result[name] = sha
-        top = self._refs_dir / prefix
+        top = self.common_dir / prefix
         symbolic = []
         for dirpath, _dirs, files in os.walk(top):
-            rel_dir = Path(dirpath).relative_to(self._refs_dir).as_posix()
+            rel_dir = Path(dirpath).relative_to(self.common_dir).as_posix()
             for name in files:
                 if name.endswith(".lock"):
                     continue
@@ -328,7 +330,7 @@ class Git:
 
         if not check_ref_format(ref.encode()):
             raise SCMError(f"'{ref}' is not a valid Git ref name")
-        path = self._refs_dir / ref
+        path = self.common_dir / ref
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = path.with_name(path.name + ".lock")
         try:
@@ -349,7 +351,7 @@ class Git:
             raise
 
     def set_symbolic_ref(self, ref: str, target: str) -> None:
-        (self._refs_dir / ref).parent.mkdir(parents=True, exist_ok=True)
+        (self.common_dir / ref).parent.mkdir(parents=True, exist_ok=True)
         self.repo.refs.set_symbolic_ref(ref.encode(), target.encode())
 
     def delete_ref(self, ref: str) -> None:
@@ -455,6 +457,33 @@ class Git:
                     st = os.lstat(self.root / root)
                     result[root] = (_file_mode(st), blob_id(str(self.root / root), st, None))
         return result
+
+    def write_blob(self, data: bytes) -> bytes:
+        """Store ``data`` as a blob (when new); returns its sha, as a :data:`FileEntry` holds it."""
+        from dulwich.objects import Blob
+
+        blob = Blob.from_string(data)
+        if blob.id not in self.repo.object_store:
+            self.repo.object_store.add_object(blob)
+        return blob.id
+
+    def add_linked_workspace(self, path: Path, *, files_of: str, head: str) -> None:
+        """Check out the files of commit ``files_of`` into the new folder ``path``, with HEAD detached at
+        ``head``. Its ``.git`` names this repository's as its ``commondir`` (as ``git worktree`` does), so
+        commits and refs made there land here directly, and it ignores what this one ignores."""
+        from dulwich.index import build_index_from_tree
+
+        gitdir = path / ".git"
+        (gitdir / "objects").mkdir(parents=True)  # unused: dulwich wants it to take this for a repository
+        common = self.common_dir.resolve()
+        (gitdir / "commondir").write_text(f"{common}\n")
+        (gitdir / "HEAD").write_text(f"{head}\n")
+        exclude = common / "info" / "exclude"
+        if exclude.is_file():
+            (gitdir / "info").mkdir()
+            shutil.copyfile(exclude, gitdir / "info" / "exclude")
+        tree = self.repo[files_of.encode()].tree
+        build_index_from_tree(str(path), str(gitdir / "index"), self.repo.object_store, tree)
 
     def flatten(self, rev_or_tree: str | GitTree) -> dict[str, FileEntry]:
         """Every file of a commit (or tree) -> (mode, sha)."""

@@ -171,6 +171,27 @@ def test_snapshot_of_some_paths_starts_from_the_parent(repo: Path) -> None:
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
 
 
+def test_linked_workspace_shares_objects_and_refs(repo: Path, tmp_path: Path) -> None:
+    g = Git(repo)
+    base = g.head()
+    files = g.flatten(base)
+    files["params.yaml"] = (0o100644, g.write_blob(b"lr: 0.5\n"))
+    queued = g.commit_tree(g.write_tree(files), [base], "queued")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("scratch/\n")
+    linked = tmp_path / "linked"
+    g.add_linked_workspace(linked, files_of=queued, head=base)
+    assert (linked / "params.yaml").read_text() == "lr: 0.5\n"
+    assert (linked / "src" / "train.py").read_text() == "print('hi')\n"
+    assert git(linked, "rev-parse", "HEAD") == base
+    assert git(linked, "status", "--porcelain") == "M  params.yaml"  # index: the files; HEAD: the baseline
+    assert Git(linked).is_ignored("scratch/notes.txt") and Git(linked).is_ignored("debug.log")
+    made = Git(linked).snapshot(base, "made in the linked workspace")
+    Git(linked).set_ref("refs/exps/linked", made)
+    assert g.get_ref("refs/exps/linked") == made and g.has_commit(made)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
+
+
 def test_dirty_paths_and_is_ignored(repo: Path) -> None:
     g = Git(repo)
     assert g.dirty_paths() == []
