@@ -40,7 +40,7 @@ from jupyter_exp import serialize
 from jupyter_exp.config import write_config
 from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
-from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, overrides_by_file
+from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, conflict_error, overrides_by_file
 from jupyter_exp.fsutil import atomic_write_text
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import FileEntry, Git
@@ -133,13 +133,6 @@ def entries(git: Git) -> list[QueueEntry]:
     return found
 
 
-def _conflict(name: str) -> ExperimentError:
-    return ExperimentError(
-        f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
-        f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
-    )
-
-
 def _overridden_blob(git: Git, path: str, overrides: list[str], entry: FileEntry | None) -> FileEntry:
     """The params file ``path`` with ``overrides`` applied, stored as a blob; the file on disk is not touched."""
     source = git.root / path
@@ -168,7 +161,7 @@ def enqueue(
     baseline = git.head()
     same_name = [e for e in entries(git) if e.name == name and e.baseline == baseline] if name else []
     if name is not None and not force and (same_name or git.get_ref(str(ExpRef(baseline, name)))):
-        raise _conflict(name)
+        raise conflict_error(name)
     grouped = overrides_by_file(params)
     with CommitLock(git):
         files = git.workspace_files(write=True)

@@ -62,6 +62,14 @@ def overrides_by_file(params: list[str] | Mapping[str, Any] | None) -> dict[str,
     return grouped
 
 
+def conflict_error(name: str) -> ExperimentError:
+    """An experiment ``name`` exists already for this baseline (and ``-f`` was not given)."""
+    return ExperimentError(
+        f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
+        f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
+    )
+
+
 def apply_param_overrides(root: Path, params: list[str] | Mapping[str, Any] | None) -> list[str]:
     """Edit the params files in place (format and comments kept); returns the files changed."""
     grouped = overrides_by_file(params)
@@ -157,10 +165,7 @@ class Runner:
             validate_name(name)
         baseline = self.git.head()
         if name is not None and not force and self.git.get_ref(str(ExpRef(baseline, name))):
-            raise ExperimentError(
-                f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
-                f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
-            )
+            raise conflict_error(name)
         apply_param_overrides(self.root, params)
         stages = self.pipeline.stages()
         has_checkpoints = any(stage.checkpoint_outs for stage in stages.values())
@@ -192,10 +197,7 @@ class Runner:
             if info.tree == tree and info.parents == (baseline,):
                 return ExpResult(name, old, ref, baseline, reused=True)
             if not force:
-                raise ExperimentError(
-                    f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
-                    f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
-                )
+                raise conflict_error(name)
         sha = self.git.commit_tree(tree, [baseline], f"dvc: commit experiment {exp_hash}")
         self.git.set_ref(ref, sha, old=old)
         return ExpResult(name, sha, ref, baseline)
