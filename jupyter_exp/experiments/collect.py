@@ -10,7 +10,6 @@ cache rather than in Git are read from the cache through the revision's ``dvc.lo
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,12 +206,3 @@ class Collector:
                 obj = self.objects_dir / md5[:2] / md5[2:]
                 return obj.read_bytes() if obj.is_file() else None
         return None
-
-
-def objects_dir_for(root: Path) -> Path:
-    """Where cache objects live (``cache.dir`` in .dvc/config, default ``.dvc/cache``)."""
-    from jupyter_exp.config import load_config
-
-    cache_dir = load_config(root).get("cache", {}).get("dir")
-    base = root / cache_dir if cache_dir else root / ".dvc" / "cache"
-    return Path(os.path.normpath(base)) / "files" / "md5"

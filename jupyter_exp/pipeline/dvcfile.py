@@ -128,16 +128,3 @@ def write_stage(root: Path, dvcfile: Path, name: str, definition: Any, *, force:
     yaml.dump(document, buffer)
     atomic_write_text(dvcfile, buffer.getvalue())
     return replaced
-
-
-def remove_stage(root: Path, dvcfile: Path, name: str) -> None:
-    """Drop ``stages.<name>`` from ``dvcfile`` (round-trip, as :func:`write_stage`)."""
-    yaml = _yaml()
-    document = yaml.load(dvcfile.read_text(encoding="utf-8"))
-    stages = (document or {}).get("stages") or {}
-    if name not in stages:
-        raise JupyterExpError(f"stage '{name}' is not in '{relpath(dvcfile, root)}'")
-    del stages[name]
-    buffer = io.StringIO()
-    yaml.dump(document, buffer)
-    atomic_write_text(dvcfile, buffer.getvalue())
