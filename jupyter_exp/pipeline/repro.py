@@ -249,6 +249,17 @@ class Pipeline:
             return None
         return self.hasher.hash(full)
 
+    def _hash_changes(self, recorded: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+        """``{path: "deleted" | "modified"}`` for each (path, recorded md5) the workspace no longer matches."""
+        changed = {}
+        for path, md5 in recorded:
+            current = self._hash(path)
+            if current is None:
+                changed[path] = "deleted"
+            elif current.md5 != md5:
+                changed[path] = "modified"
+        return changed
+
     def changes(self, stage: Stage) -> StageChanges:
         """Compare the workspace with the stage's lock entry (or ``.dvc`` file).
 
@@ -256,15 +267,9 @@ class Pipeline:
         ``sub/dvc.yaml`` reports ``sub/out.txt``, not its lock's ``out.txt``).
         """
         if stage.is_data_source:
-            outs = {}
-            for out in stage.outs:
-                recorded = out.options.get("md5")
-                current = self._hash(out.path)
-                if current is None:
-                    outs[out.path] = "deleted"
-                elif current.md5 != recorded:
-                    outs[out.path] = "modified"
-            return StageChanges(deps={}, outs=outs)
+            return StageChanges(
+                deps={}, outs=self._hash_changes((out.path, out.options.get("md5")) for out in stage.outs)
+            )
         entry = self._lock(stage) or {}
         # DVC 3: a stage with neither deps nor outs runs every time (a "callback" stage).
         callback = not (stage.deps or stage.params or stage.outs)
@@ -274,12 +279,7 @@ class Pipeline:
         if not stage.frozen:  # a frozen stage's deps are not checked, its outputs still are
             self._dep_changes(stage, entry, changes)
         locked_outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or []}
-        for out in stage.outs:
-            current = self._hash(out.path)
-            if current is None:
-                changes.outs[out.path] = "deleted"
-            elif locked_outs.get(out.def_path) != current.md5:
-                changes.outs[out.path] = "modified"
+        changes.outs = self._hash_changes((out.path, locked_outs.get(out.def_path)) for out in stage.outs)
         return changes
 
     def _dep_changes(self, stage: Stage, entry: dict[str, Any], changes: StageChanges) -> None:
@@ -287,12 +287,7 @@ class Pipeline:
         deps read as "modified" and params files as "new". Deps or params removed from the
         definition count as a changed command, so the lock is rewritten to match it."""
         locked_deps = {d.get("path"): d.get("md5") for d in entry.get("deps") or []}
-        for dep in stage.deps:
-            current = self._hash(dep.path)
-            if current is None:
-                changes.deps[dep.path] = "deleted"
-            elif locked_deps.get(dep.def_path) != current.md5:
-                changes.deps[dep.path] = "modified"
+        changes.deps.update(self._hash_changes((dep.path, locked_deps.get(dep.def_path)) for dep in stage.deps))
         locked_params = entry.get("params") or {}
         undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
         undeclared |= set(locked_params) - {p.def_path for p in stage.params}
