@@ -44,6 +44,7 @@ from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
 
 CHECKPOINT_SIGNAL = "DVC_CHECKPOINT"
 _SKIP_DIRS = {".git", ".dvc", "node_modules", "__pycache__", ".ipynb_checkpoints", ".venv", "venv"}
+_ABSENT = object()  # a params key that is not in its file (None is a value: `key: null`)
 
 Log = Callable[[str], None]
 #: Given what is being done ("Hashing data"), returns a ``(done, total)`` callback a front end draws as a bar.
@@ -232,8 +233,8 @@ class Pipeline:
                 continue
             found = {}
             for key in dep.keys:
-                value = serialize.get_path(data, key, None)
-                if value is None and not _has_key(data, key):
+                value = serialize.get_path(data, key, _ABSENT)
+                if value is _ABSENT:
                     if strict:
                         raise YAMLFileError(
                             f"parameter '{key}' of stage {stage} is missing from '{dep.path}'"
@@ -751,11 +752,6 @@ def _run_cacheable(stage: Stage) -> bool:
     if stage.always_changed or not (stage.deps or stage.params) or not stage.outs:
         return False
     return not any(out.persist or out.checkpoint for out in stage.outs)
-
-
-def _has_key(data: Any, key: str) -> bool:
-    sentinel = object()
-    return serialize.get_path(data, key, sentinel) is not sentinel
 
 
 def _remove(path: Path) -> None:
