@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q -U pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(LABEXT)
-	$(BIN)/pip install -q -e '.[test,frameworks]'
+	$(BIN)/pip install -q -e '.[test,frameworks,dask]'
 	@# Bytecode up front: a CLI that starts in 0.15 s, even where PYTHONDONTWRITEBYTECODE is set.
 	$(BIN)/python -m compileall -q jupyter_exp
 	touch $(STAMP)

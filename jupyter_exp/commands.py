@@ -540,6 +540,8 @@ def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
     arg("--queue", action="store_true", help="record the experiment for --run-all instead of running it"),
     arg("--run-all", action="store_true", help="run the queued experiments, each in its own workspace"),
     arg("-j", "--jobs", type=int, default=1, metavar="N", help="queued experiments to run at once"),
+    arg("--executor", choices=["local", "dask"], help="--run-all in local processes (default) or on Dask"),
+    arg("--dask", metavar="ADDRESS", help="--run-all on the Dask scheduler at ADDRESS (tcp://host:8786)"),
     runs_stages=True,
 )
 def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
@@ -549,7 +551,18 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
             raise UsageError("run --run-all runs the queue as it is: queue experiments with `run --queue`")
         if args.jobs < 1:
             raise UsageError(f"run: --jobs must be at least 1, not {args.jobs}")
-        results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop)
+        if args.executor == "local" and args.dask:
+            raise UsageError("run: --dask runs the queue on Dask; it cannot go with --executor local")
+        if args.dask or args.executor == "dask":  # without an address: a local cluster of --jobs workers
+            from jupyter_exp.experiments.dask_executor import DaskExecutor
+            from jupyter_exp.experiments.queue import run_all
+
+            results = run_all(
+                repo.pipeline, repo.scm, jobs=args.jobs, log=repo.experiments.log, stop=ctx.stop,
+                executor=DaskExecutor(args.dask),
+            )
+        else:
+            results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop)
         failed = [r for r in results if r.error]
         if failed:
             raise ExperimentError(

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_exp import serialize
 from jupyter_exp.config import write_config
@@ -263,7 +263,7 @@ def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Lo
     return _Worker(entry, workdir, log_path, proc)
 
 
-def _record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
+def record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
     """Move the entry to ``failed/``: a commit with the same tree and baseline whose message has the error."""
     info = git.commit_info(entry.id)
     meta = {**(_meta(info.message) or {}), "error": error}
@@ -291,7 +291,7 @@ def _finish(git: Git, worker: _Worker, log: Log) -> ExpResult:
         log(f"Reproduced experiment(s): {result.name}")
         return result
     error = "interrupted" if outcome.get("interrupted") else str(outcome.get("error"))
-    failed = _record_failure(git, entry, error)
+    failed = record_failure(git, entry, error)
     log(f"Failed to reproduce experiment '{entry.label}': {error} (output: {worker.log_path})")
     return ExpResult(entry.label, entry.id, failed.ref, entry.baseline, error=error)
 
@@ -312,19 +312,47 @@ def _stop(workers: list[_Worker]) -> None:
         shutil.rmtree(worker.workdir, ignore_errors=True)
 
 
+class QueueExecutor(Protocol):
+    """Runs queued entries somewhere other than local worker processes (e.g. the Dask executor).
+
+    It gets the entries to run in queue order and owns the same contract as the local executor: one
+    result per entry in that order, a success recorded as an experiment of its baseline and dropped from
+    the queue, a failure kept there through :func:`record_failure`, ``KeyboardInterrupt`` on a stop.
+    """
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        git: Git,
+        todo: list[QueueEntry],
+        *,
+        jobs: int,
+        log: Log,
+        stop: threading.Event | None,
+    ) -> list[ExpResult]: ...
+
+
 def run_all(
-    pipeline: Pipeline, git: Git, *, jobs: int = 1, log: Log, stop: threading.Event | None = None
+    pipeline: Pipeline,
+    git: Git,
+    *,
+    jobs: int = 1,
+    log: Log,
+    stop: threading.Event | None = None,
+    executor: QueueExecutor | None = None,
 ) -> list[ExpResult]:
     """Run every queued (not failed) experiment, ``jobs`` at a time; the user's workspace is not touched.
 
     Returns one result per entry, in queue order; failed ones have ``error`` set and stay in the queue.
     Ctrl-C, or ``stop`` set from another thread, stops the running ones (their entries stay queued) and
-    raises ``KeyboardInterrupt``.
+    raises ``KeyboardInterrupt``. ``executor`` runs them elsewhere; by default each runs in a local process.
     """
     todo = [entry for entry in entries(git) if not entry.failed]
     if not todo:
         log("No queued experiments to run.")
         return []
+    if executor is not None:
+        return executor.run(pipeline, git, todo, jobs=jobs, log=log, stop=stop)
     runs_dir = git.root / RUNS_DIR
     runs_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = pipeline.cache.cache_dir.resolve()
