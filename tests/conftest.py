@@ -1,4 +1,7 @@
-"""Shared fixtures: a real Git + ``.dvc/`` repository, the CLI run in-process, and the ``dvc`` marker.
+"""Shared fixtures and helpers: real Git (+ ``.dvc/``) repositories, the CLI run in-process, the ``git``
+and reference ``dvc`` CLIs, files written or committed from a dict, and the ``dvc`` marker.
+
+Test modules import the helpers with ``from conftest import ...`` (see :func:`pytest_collectstart`).
 
 ``@pytest.mark.dvc`` tests compare with the real DVC 3 installed in a separate venv, found through
 ``JUPYTER_EXP_DVC_VENV``, then ``/tmp/ref``, then ``benchmarks/.ref-venv``. Without one they are
@@ -8,14 +11,20 @@ deselected (reported at collection with the reason), never silently skipped.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import os
+import subprocess
 import sys
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,14 +46,18 @@ _NO_DVC_REASON = (
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:
-    """Make ``from conftest import X`` in a test module mean its nearest ``conftest.py``.
+    """Make ``from conftest import X`` in a test module (or a package's conftest) mean the nearest
+    ``conftest.py``.
 
     Folders without ``__init__.py`` each load their conftest as the top-level module ``conftest``, so
     the last one collected would otherwise win (a test importing ``DVC`` would get the browser folder's).
     """
-    if not isinstance(collector, pytest.Module):
+    if isinstance(collector, pytest.Directory):  # before its conftest loads: it may import the parent's
+        folder = Path(collector.path)
+    elif isinstance(collector, pytest.Module):
+        folder = Path(collector.path).parent
+    else:
         return
-    folder = Path(collector.path).parent
     candidates = [
         plugin
         for plugin in collector.config.pluginmanager.get_plugins()
@@ -79,23 +92,83 @@ GIT_IDENTITY = {
 
 
 @pytest.fixture
-def git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty Git repository (made with dulwich) with ``.dvc/`` initialised; cwd is set to it."""
+def git_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Git repository (made with dulwich) without ``.dvc/``; cwd is set to it."""
     from dulwich.repo import Repo as DulwichRepo
-
-    from jupyter_exp.repo import Repo
 
     for key, value in GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
     root = tmp_path / "repo"
     root.mkdir()
     DulwichRepo.init(str(root)).close()
-    Repo.init(root)
     monkeypatch.chdir(root)
     return root
 
 
-dvc_repo = git_repo
+@pytest.fixture
+def git_repo(git_only: Path) -> Path:
+    """An empty Git repository (made with dulwich) with ``.dvc/`` initialised; cwd is set to it."""
+    from jupyter_exp.repo import Repo
+
+    Repo.init(git_only)
+    return git_only
+
+
+# -- Git, DVC and files ------------------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    """The real ``git`` CLI in ``cwd``: its output, stripped (a non-zero exit fails the test)."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_files(root: Path, files: Mapping[str, Any], message: str) -> str:
+    """:func:`write_files`, then commit those files with dulwich; returns the new commit's sha."""
+    from dulwich import porcelain
+
+    write_files(root, files)
+    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
+    author = b"Tester <tester@example.com>"
+    return porcelain.commit(str(root), message=message.encode(), author=author, committer=author).decode()
+
+
+def run_dvc(cwd: Path, *args: str) -> str:
+    """The reference ``dvc`` in ``cwd``: its stdout (a non-zero exit fails the test with DVC's output)."""
+    assert DVC is not None
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run([str(DVC), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def write_files(root: Path, files: Mapping[str, Any]) -> None:
+    """Write ``{relative path: content}`` under ``root``, making folders: text dedented (so a test may
+    indent it in place), any other value as YAML (JSON for a ``.json`` path)."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(textwrap.dedent(content))
+        elif rel.endswith(".json"):
+            path.write_text(json.dumps(content))
+        else:
+            path.write_text(yaml.safe_dump(content, sort_keys=False))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """``path.write_bytes(data)``, making its folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by POSIX relative path, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @dataclass

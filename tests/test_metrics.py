@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import commit_files, write_files
 from dulwich import porcelain
 
 from jupyter_exp.errors import YAMLFileError
@@ -31,27 +32,13 @@ stages:
 """
 
 
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def commit(root: Path, files: dict[str, str], message: str) -> str:
-    write(root, files)
-    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
-    author = b"Tester <tester@example.com>"
-    return porcelain.commit(str(root), message=message.encode(), author=author, committer=author).decode()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     porcelain.init(str(root))
-    commit(root, {"dvc.yaml": DVC_YAML, "scores.json": '{"auc": 0.9643, "loss": 0.25, "name": "m1"}'}, "v1")
-    commit(root, {"scores.json": '{"auc": 0.9627, "loss": 0.25, "name": "m2", "extra": {"f1": 0.5}}'}, "v2")
+    commit_files(root, {"dvc.yaml": DVC_YAML, "scores.json": '{"auc": 0.9643, "loss": 0.25, "name": "m1"}'}, "v1")
+    commit_files(root, {"scores.json": '{"auc": 0.9627, "loss": 0.25, "name": "m2", "extra": {"f1": 0.5}}'}, "v2")
     return root
 
 
@@ -74,7 +61,7 @@ def test_diff_between_commits_has_the_release_layout(repo: Path) -> None:
 
 
 def test_diff_commit_against_workspace_and_all(repo: Path) -> None:
-    write(repo, {"scores.json": '{"auc": 0.97, "loss": 0.25, "name": "m2", "extra": {"f1": 0.5}}'})
+    write_files(repo, {"scores.json": '{"auc": 0.97, "loss": 0.25, "name": "m2", "extra": {"f1": 0.5}}'})
     rows = diff_metrics(Git(repo).tree("HEAD"), WorkspaceTree(repo))
     assert [(r.key, r.old, r.new) for r in rows] == [("auc", 0.9627, 0.97)]
     everything = diff_metrics(Git(repo).tree("HEAD"), WorkspaceTree(repo), all=True)
@@ -105,8 +92,8 @@ def test_json_shape_matches_dvc(repo: Path) -> None:
 
 def test_file_missing_on_one_side(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
-    write(old, {"dvc.yaml": DVC_YAML})
-    write(new, {"dvc.yaml": DVC_YAML, "scores.json": '{"acc": 1}'})
+    write_files(old, {"dvc.yaml": DVC_YAML})
+    write_files(new, {"dvc.yaml": DVC_YAML, "scores.json": '{"acc": 1}'})
     rows = diff_metrics(WorkspaceTree(old), WorkspaceTree(new))
     assert [(r.path, r.key, r.old, r.new, r.change) for r in rows] == [("scores.json", "acc", None, 1, None)]
     gone = diff_metrics(WorkspaceTree(new), WorkspaceTree(old))
@@ -134,7 +121,7 @@ def test_show_across_revisions(repo: Path) -> None:
 
 
 def test_live_summary_top_level_metrics_and_yaml(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": (
@@ -153,7 +140,7 @@ def test_live_summary_top_level_metrics_and_yaml(tmp_path: Path) -> None:
 
 
 def test_targets_name_files_and_folders(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": DVC_YAML,
@@ -171,6 +158,6 @@ def test_targets_name_files_and_folders(tmp_path: Path) -> None:
 
 
 def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
-    write(tmp_path, {"dvc.yaml": DVC_YAML, "scores.json": "{not json"})
+    write_files(tmp_path, {"dvc.yaml": DVC_YAML, "scores.json": "{not json"})
     with pytest.raises(YAMLFileError, match="scores.json"):
         read_metrics(WorkspaceTree(tmp_path))

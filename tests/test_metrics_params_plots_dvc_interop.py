@@ -6,13 +6,11 @@ Runs only where a reference DVC venv exists (``@pytest.mark.dvc``, see tests/con
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DVC
+from conftest import commit_files, run_dvc
 from dulwich import porcelain
 
 from jupyter_exp.fsutil import WorkspaceTree
@@ -51,20 +49,7 @@ plots:
 
 
 def dvc_json(cwd: Path, *args: str) -> Any:
-    assert DVC is not None
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run([str(DVC), *args, "--json"], cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def commit(root: Path, files: dict[str, str], message: str) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
-    author = b"Tester <tester@example.com>"
-    porcelain.commit(str(root), message=message.encode(), author=author, committer=author)
+    return json.loads(run_dvc(cwd, *args, "--json"))
 
 
 @pytest.fixture
@@ -73,7 +58,7 @@ def repo(tmp_path: Path) -> Path:
     root.mkdir()
     porcelain.init(str(root))
     (root / ".dvc").mkdir()
-    commit(
+    commit_files(
         root,
         {
             ".dvc/config": "",
@@ -85,7 +70,7 @@ def repo(tmp_path: Path) -> Path:
         },
         "v1",
     )
-    commit(
+    commit_files(
         root,
         {
             "params.yaml": "lr: 0.02\nmodel: {depth: 3, kind: forest}\nseed: 2\n",

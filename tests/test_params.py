@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import commit_files, write_files
 from dulwich import porcelain
 
 from jupyter_exp.fsutil import WorkspaceTree
@@ -28,20 +29,6 @@ stages:
 """
 
 
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def commit(root: Path, files: dict[str, str], message: str) -> str:
-    write(root, files)
-    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
-    author = b"Tester <tester@example.com>"
-    return porcelain.commit(str(root), message=message.encode(), author=author, committer=author).decode()
-
-
 BASE = {
     "dvc.yaml": DVC_YAML,
     "params.yaml": "lr: 0.01\nprepare:\n  split: 0.2\n  seed: 1\nmodel:\n  depth: 3\n  kind: tree\nunused: 5\n",
@@ -55,8 +42,8 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     porcelain.init(str(root))
-    commit(root, BASE, "v1")
-    commit(
+    commit_files(root, BASE, "v1")
+    commit_files(
         root,
         {
             "params.yaml": "lr: 0.02\nprepare:\n  split: 0.2\n  seed: 9\nmodel:\n  depth: 5\n  kind: forest\nunused: 6\n",
@@ -121,18 +108,18 @@ def test_show_by_revision(repo: Path) -> None:
 
 
 def test_targets_limit_and_extend_the_files(repo: Path) -> None:
-    write(repo, {"config.json": '{"batch": 64, "workers": 16}'})
+    write_files(repo, {"config.json": '{"batch": 64, "workers": 16}'})
     rows = diff_params(Git(repo).tree("HEAD"), WorkspaceTree(repo), targets=["config.json"])
     assert [(r.path, r.key, r.old, r.new, r.change) for r in rows] == [("config.json", "workers", 8, 16, 8)]
     assert diff_params(Git(repo).tree("HEAD"), WorkspaceTree(repo), targets=["config.json"], deps=True) == []
-    write(repo, {"new.yaml": "a: {b: 1}\n"})
+    write_files(repo, {"new.yaml": "a: {b: 1}\n"})
     assert read_params(WorkspaceTree(repo), ["new.yaml"]) == {"new.yaml": {"a.b": 1}}
 
 
 def test_missing_file_and_all(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
-    write(old, {"dvc.yaml": DVC_YAML, "params.yaml": BASE["params.yaml"]})
-    write(new, BASE)
+    write_files(old, {"dvc.yaml": DVC_YAML, "params.yaml": BASE["params.yaml"]})
+    write_files(new, BASE)
     rows = diff_params(WorkspaceTree(old), WorkspaceTree(new))
     assert [(r.path, r.key, r.old, r.new) for r in rows] == [
         ("config.json", "batch", None, 32),
@@ -151,7 +138,7 @@ def test_missing_file_and_all(tmp_path: Path) -> None:
 
 
 def test_templated_stages_and_top_level_params(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": (
@@ -171,5 +158,5 @@ def test_templated_stages_and_top_level_params(tmp_path: Path) -> None:
 
 
 def test_default_params_file_without_any_stage(tmp_path: Path) -> None:
-    write(tmp_path, {"params.yaml": "lr: 1e-3\n"})
+    write_files(tmp_path, {"params.yaml": "lr: 1e-3\n"})
     assert read_params(WorkspaceTree(tmp_path)) == {"params.yaml": {"lr": 0.001}}

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import write_files
 
 from jupyter_exp.fsutil import WorkspaceTree
 from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
 
 
-def write(root: Path, files: dict[str, Any]) -> None:
-    """Strings are written verbatim (dedented); dicts/lists are dumped as YAML or JSON."""
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(textwrap.dedent(content))
-        elif name.endswith(".json"):
-            path.write_text(json.dumps(content))
-        else:
-            path.write_text(yaml.safe_dump(content, sort_keys=False))
-
-
 def run(root: Path, files: dict[str, Any], dvcyaml: str = "dvc.yaml", **kwargs: Any) -> ResolvedPipeline:
-    write(root, files)
+    write_files(root, files)
     return resolve(WorkspaceTree(root), dvcyaml, **kwargs)
 
 
@@ -355,7 +340,7 @@ def test_stage_vars_are_visible_to_that_stage_only(tmp_path: Path) -> None:
             "b": {"cmd": "echo ${local}"},
         }
     }
-    write(tmp_path, {"dvc.yaml": dvcyaml})
+    write_files(tmp_path, {"dvc.yaml": dvcyaml})
     from jupyter_exp.errors import ResolveError
 
     with pytest.raises(ResolveError, match=r"'stages\.b\.cmd' in 'dvc.yaml': Could not find 'local'"):
@@ -385,7 +370,7 @@ def test_whole_and_partial_vars_imports(tmp_path: Path, vars_: list[str], local:
 def test_partial_import_loads_only_the_named_keys(tmp_path: Path) -> None:
     from jupyter_exp.errors import ResolveError
 
-    write(
+    write_files(
         tmp_path,
         {
             "test_params.yaml": {"keep": 1, "skip": 2},
@@ -548,7 +533,7 @@ def test_resolving_a_hundred_generated_stages_is_fast(tmp_path: Path) -> None:
             }
         }
     }
-    write(tmp_path, {"params.yaml": params, "dvc.yaml": dvcyaml})
+    write_files(tmp_path, {"params.yaml": params, "dvc.yaml": dvcyaml})
     start = time.perf_counter()
     result = resolve(WorkspaceTree(tmp_path))
     elapsed = time.perf_counter() - start

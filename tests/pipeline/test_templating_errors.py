@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import write_files
 
 from jupyter_exp.errors import JupyterExpError, ResolveError, YAMLFileError
 from jupyter_exp.fsutil import WorkspaceTree
@@ -17,20 +15,8 @@ from jupyter_exp.pipeline.templating import resolve
 DATA = {"models": {"bar": "bar", "foo": "foo"}}
 
 
-def write(root: Path, files: dict[str, Any]) -> None:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(textwrap.dedent(content))
-        elif name.endswith(".json"):
-            path.write_text(json.dumps(content))
-        else:
-            path.write_text(yaml.safe_dump(content, sort_keys=False))
-
-
 def error(root: Path, files: dict[str, Any], dvcyaml: str = "dvc.yaml", exc: type = ResolveError) -> str:
-    write(root, files)
+    write_files(root, files)
     with pytest.raises(exc) as info:
         resolve(WorkspaceTree(root), dvcyaml)
     assert isinstance(info.value, JupyterExpError)

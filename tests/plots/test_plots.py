@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import commit_files, write_files
 from dulwich import porcelain
 
 from jupyter_exp.errors import YAMLFileError
@@ -22,20 +23,6 @@ stages:
       logs:
         summary: true
 """
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def commit(root: Path, files: dict[str, str], message: str) -> str:
-    write(root, files)
-    porcelain.add(str(root), paths=[str(root / rel) for rel in files])
-    author = b"Tester <tester@example.com>"
-    return porcelain.commit(str(root), message=message.encode(), author=author, committer=author).decode()
 
 
 def tsv(name: str, values: list[float]) -> str:
@@ -55,13 +42,13 @@ def live_repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     porcelain.init(str(root))
-    commit(root, {"dvc.yaml": LIVE_DVC_YAML, "logs/loss.tsv": tsv("loss", [0.9, 0.7, 0.5])}, "run 1")
-    commit(
+    commit_files(root, {"dvc.yaml": LIVE_DVC_YAML, "logs/loss.tsv": tsv("loss", [0.9, 0.7, 0.5])}, "run 1")
+    commit_files(
         root,
         {"logs/loss.tsv": tsv("loss", [0.8, 0.5, 0.3]), "logs/train/acc.tsv": tsv("train/acc", [0.1, 0.4])},
         "run 2",
     )
-    write(root, {"logs/loss.tsv": tsv("loss", [0.7, 0.4, 0.2, 0.1])})
+    write_files(root, {"logs/loss.tsv": tsv("loss", [0.7, 0.4, 0.2, 0.1])})
     return root
 
 
@@ -136,7 +123,7 @@ def _records(field: str, values: list[float]) -> str:
 
 
 def test_dvc3_top_level_syntax(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": TOP_LEVEL,
@@ -174,7 +161,7 @@ def test_scatter_bar_and_confusion_templates(tmp_path: Path) -> None:
         {"actual": "dog", "predicted": "dog"},
         {"actual": "dog", "predicted": "dog"},
     ]
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": (
@@ -205,7 +192,7 @@ def test_scatter_bar_and_confusion_templates(tmp_path: Path) -> None:
 
 
 def test_targets_props_and_undeclared_files(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "dvc.yaml": LIVE_DVC_YAML,
@@ -227,7 +214,7 @@ def test_targets_props_and_undeclared_files(tmp_path: Path) -> None:
 
 
 def test_missing_field_is_reported_per_revision(tmp_path: Path) -> None:
-    write(tmp_path, {"dvc.yaml": "plots:\n  - m.json:\n      y: nope\n", "m.json": '[{"a": 1}]'})
+    write_files(tmp_path, {"dvc.yaml": "plots:\n  - m.json:\n      y: nope\n", "m.json": '[{"a": 1}]'})
     (plot,) = collect({"workspace": WorkspaceTree(tmp_path)})
     assert plot.errors == ["workspace: field 'nope' not found in 'm.json'"]
     data = plots_json({"workspace": WorkspaceTree(tmp_path)})
