@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from conftest import files_under, md5, write_bytes
 
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
 from jupyter_exp.errors import CacheError, DirtyWorkspaceError
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
 def make_dir(root: Path) -> dict[str, bytes]:
     files = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "sub/deeper/c.bin": os.urandom(3000)}
     for rel, data in files.items():
-        write(root / "data" / rel, data)
+        write_bytes(root / "data" / rel, data)
     return files
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -41,7 +27,7 @@ def cache(tmp_path: Path) -> Cache:
 
 
 def test_file_object_layout_and_read_only(tmp_path: Path, cache: Cache) -> None:
-    write(tmp_path / "model.pkl", b"weights")
+    write_bytes(tmp_path / "model.pkl", b"weights")
     info = cache.save("model.pkl")
     obj = tmp_path / ".dvc" / "cache" / "files" / "md5" / info.md5[:2] / info.md5[2:]
     assert cache.object_path(info.md5) == obj
@@ -66,24 +52,24 @@ def test_dir_save_writes_manifest_object(tmp_path: Path, cache: Cache) -> None:
     assert {e.relpath: e.md5 for e in entries} == {rel: md5(data) for rel, data in files.items()}
     assert cache.exists(info)
     assert set(cache.all_objects()) == {info.md5, *(md5(d) for d in files.values())}
-    assert tree(tmp_path / "data") == files
+    assert files_under(tmp_path / "data") == files
 
 
 def test_save_rejects_stale_hash_info(tmp_path: Path, cache: Cache) -> None:
-    write(tmp_path / "x", b"new")
+    write_bytes(tmp_path / "x", b"new")
     with pytest.raises(CacheError, match="'x' changed"):
         cache.save("x", HashInfo(md5(b"old"), 3))
 
 
 def test_checkout_restores_deleted_and_modified_file(tmp_path: Path, cache: Cache) -> None:
-    write(tmp_path / "f.csv", b"v1")
+    write_bytes(tmp_path / "f.csv", b"v1")
     v1 = cache.save("f.csv")
     (tmp_path / "f.csv").unlink()
     assert cache.changed("f.csv", v1)
     assert cache.checkout("f.csv", v1).added == ["f.csv"]
     assert (tmp_path / "f.csv").read_bytes() == b"v1"
     # a modified file whose content is saved can be replaced without force
-    write(tmp_path / "f.csv", b"v2")
+    write_bytes(tmp_path / "f.csv", b"v2")
     cache.save("f.csv")
     result = cache.checkout("f.csv", v1)
     assert result.modified == ["f.csv"]
@@ -93,9 +79,9 @@ def test_checkout_restores_deleted_and_modified_file(tmp_path: Path, cache: Cach
 
 
 def test_checkout_refuses_unsaved_changes_unless_forced(tmp_path: Path, cache: Cache) -> None:
-    write(tmp_path / "f.csv", b"v1")
+    write_bytes(tmp_path / "f.csv", b"v1")
     v1 = cache.save("f.csv")
-    write(tmp_path / "f.csv", b"precious unsaved work")
+    write_bytes(tmp_path / "f.csv", b"precious unsaved work")
     with pytest.raises(DirtyWorkspaceError, match="'f.csv'"):
         cache.checkout("f.csv", v1)
     assert (tmp_path / "f.csv").read_bytes() == b"precious unsaved work"
@@ -108,15 +94,15 @@ def test_dir_checkout_restores_and_removes_extras(tmp_path: Path, cache: Cache) 
     info = cache.save("data")
     data = tmp_path / "data"
     (data / "a.txt").unlink()
-    write(data / "sub" / "b.txt", b"saved edit\n")
+    write_bytes(data / "sub" / "b.txt", b"saved edit\n")
     cache.save("data/sub/b.txt")
-    write(data / "extra" / "nested" / "saved.txt", b"also saved")
+    write_bytes(data / "extra" / "nested" / "saved.txt", b"also saved")
     cache.save("data/extra/nested/saved.txt")
     result = cache.checkout("data", info)
     assert result.added == ["data/a.txt"]
     assert result.modified == ["data/sub/b.txt"]
     assert result.deleted == ["data/extra/nested/saved.txt"]
-    assert tree(data) == files
+    assert files_under(data) == files
     assert not (data / "extra").exists()
     # the checkout recorded its hashes: hashing again reads nothing
     reads = cache.hasher.stats.files_read
@@ -127,24 +113,24 @@ def test_dir_checkout_restores_and_removes_extras(tmp_path: Path, cache: Cache) 
 def test_dir_checkout_refuses_unsaved_extra_or_edited_files(tmp_path: Path, cache: Cache) -> None:
     files = make_dir(tmp_path)
     info = cache.save("data")
-    write(tmp_path / "data" / "notes.md", b"mine")
-    write(tmp_path / "data" / "sub" / "b.txt", b"mine too")
+    write_bytes(tmp_path / "data" / "notes.md", b"mine")
+    write_bytes(tmp_path / "data" / "sub" / "b.txt", b"mine too")
     with pytest.raises(DirtyWorkspaceError) as err:
         cache.checkout("data", info)
     assert "'data/notes.md'" in str(err.value) and "'data/sub/b.txt'" in str(err.value)
     assert (tmp_path / "data" / "notes.md").read_bytes() == b"mine"
     cache.checkout("data", info, force=True)
-    assert tree(tmp_path / "data") == files
+    assert files_under(tmp_path / "data") == files
 
 
 def test_checkout_replaces_file_with_dir_and_back(tmp_path: Path, cache: Cache) -> None:
     files = make_dir(tmp_path)
     dir_info = cache.save("data")
     os.rename(tmp_path / "data", tmp_path / "old")
-    write(tmp_path / "data", b"now a file")
+    write_bytes(tmp_path / "data", b"now a file")
     file_info = cache.save("data")
     assert cache.checkout("data", dir_info).deleted == ["data"]
-    assert tree(tmp_path / "data") == files
+    assert files_under(tmp_path / "data") == files
     cache.checkout("data", file_info)
     assert (tmp_path / "data").read_bytes() == b"now a file"
 
@@ -155,7 +141,7 @@ def test_checkout_of_missing_object_names_the_path(tmp_path: Path, cache: Cache)
 
 
 def test_checkout_restores_exec_bit_on_copies(tmp_path: Path, cache: Cache) -> None:
-    script = write(tmp_path / "train.sh", b"#!/bin/sh\n")
+    script = write_bytes(tmp_path / "train.sh", b"#!/bin/sh\n")
     script.chmod(0o755)
     info = cache.save("train.sh")
     assert info.isexec
@@ -178,7 +164,7 @@ def test_hardlink_workspace_shares_the_object(tmp_path: Path) -> None:
 
 def test_symlink_workspace_points_into_cache(tmp_path: Path) -> None:
     cache = Cache(tmp_path, link_types=("symlink",))
-    write(tmp_path / "big.bin", b"large data")
+    write_bytes(tmp_path / "big.bin", b"large data")
     info = cache.save("big.bin")
     ws = tmp_path / "big.bin"
     assert ws.is_symlink() and Path(os.readlink(ws)) == cache.object_path(info.md5)
@@ -190,7 +176,7 @@ def test_symlink_workspace_points_into_cache(tmp_path: Path) -> None:
 
 def test_symlink_save_of_a_user_symlink_stores_data(tmp_path: Path) -> None:
     cache = Cache(tmp_path, link_types=("symlink",))
-    write(tmp_path / "elsewhere" / "real.bin", b"real data")
+    write_bytes(tmp_path / "elsewhere" / "real.bin", b"real data")
     (tmp_path / "link.bin").symlink_to(tmp_path / "elsewhere" / "real.bin")
     info = cache.save("link.bin")
     obj = cache.object_path(info.md5)
@@ -200,7 +186,7 @@ def test_symlink_save_of_a_user_symlink_stores_data(tmp_path: Path) -> None:
 
 def test_reflink_falls_back_when_unsupported(tmp_path: Path) -> None:
     cache = Cache(tmp_path, link_types=("reflink", "copy"))
-    write(tmp_path / "f", b"data")
+    write_bytes(tmp_path / "f", b"data")
     info = cache.save("f")
     (tmp_path / "f").unlink()
     cache.checkout("f", info)
@@ -215,7 +201,7 @@ def test_unknown_link_type_is_rejected(tmp_path: Path) -> None:
 
 def test_custom_cache_dir(tmp_path: Path) -> None:
     cache = Cache(tmp_path, cache_dir=tmp_path / "shared-cache")
-    write(tmp_path / "f", b"data")
+    write_bytes(tmp_path / "f", b"data")
     info = cache.save("f")
     assert (tmp_path / "shared-cache" / "files" / "md5" / info.md5[:2] / info.md5[2:]).is_file()
 
@@ -223,10 +209,10 @@ def test_custom_cache_dir(tmp_path: Path) -> None:
 def test_gc_keeps_referenced_objects_and_dir_contents(tmp_path: Path, cache: Cache) -> None:
     files = make_dir(tmp_path)
     dir_info = cache.save("data")
-    write(tmp_path / "keep.txt", b"keep")
+    write_bytes(tmp_path / "keep.txt", b"keep")
     keep = cache.save("keep.txt")
-    write(tmp_path / "junk1", b"junk1")
-    write(tmp_path / "junk2", b"junk2")
+    write_bytes(tmp_path / "junk1", b"junk1")
+    write_bytes(tmp_path / "junk2", b"junk2")
     cache.save("junk1")
     cache.save("junk2")
     assert cache.gc({dir_info.md5, keep.md5}) == 2

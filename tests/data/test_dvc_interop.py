@@ -1,64 +1,37 @@
 """Byte-for-byte agreement with the real DVC 3: its hashes, and each tool reading the other's cache.
 
-The reference DVC lives in a separate venv, found through ``JUPYTER_EXP_DVC_VENV``, ``/tmp/ref``
-or ``benchmarks/.ref-venv``. Without one these tests are not defined at all (deselected rather
-than failed or skipped), so the suite stays runnable anywhere.
+The reference DVC lives in a separate venv (see tests/conftest.py); without one these tests are
+deselected rather than failed or skipped, so the suite stays runnable anywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_dvc, write_bytes
 
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import Hasher, HashInfo, manifest_bytes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def find_dvc() -> Path | None:
-    """The ``dvc`` executable of the reference venv, if one is installed."""
-    candidates = [os.environ.get("JUPYTER_EXP_DVC_VENV"), "/tmp/ref", REPO_ROOT / "benchmarks" / ".ref-venv"]
-    for venv in candidates:
-        if venv and (Path(venv) / "bin" / "dvc").is_file():
-            return Path(venv) / "bin" / "dvc"
-    return None
-
-
-DVC = find_dvc()
-
-
-def dvc(cwd: Path, *args: str) -> str:
-    assert DVC is not None
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run([str(DVC), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+pytestmark = pytest.mark.dvc
 
 
 def make_workspace(root: Path) -> None:
     """Files that exercise every rule: CRLF text, unicode and spaces in names, ignored dirs."""
-    write(root / "data" / "crlf.txt", b"a,b\r\n1,2\r\n")
-    write(root / "data" / "a b" / "c.csv", b"x\n")
-    write(root / "data" / "a-b", b"sort order")
-    write(root / "data" / "ünï" / "é.txt", "non-ascii ✓\n".encode())
-    write(root / "data" / "empty", b"")
-    write(root / "data" / "deep" / "er" / "big.bin", hashlib.sha256(b"seed").digest() * 70_000)
-    write(root / "data" / ".git" / "HEAD", b"ignored by dvc")
-    write(root / "data" / "nested" / ".dvc" / "config", b"ignored by dvc")
-    write(root / "single.txt", b"one file\r\n")
-    write(root / "run.sh", b"#!/bin/sh\necho hi\n")
+    write_bytes(root / "data" / "crlf.txt", b"a,b\r\n1,2\r\n")
+    write_bytes(root / "data" / "a b" / "c.csv", b"x\n")
+    write_bytes(root / "data" / "a-b", b"sort order")
+    write_bytes(root / "data" / "ünï" / "é.txt", "non-ascii ✓\n".encode())
+    write_bytes(root / "data" / "empty", b"")
+    write_bytes(root / "data" / "deep" / "er" / "big.bin", hashlib.sha256(b"seed").digest() * 70_000)
+    write_bytes(root / "data" / ".git" / "HEAD", b"ignored by dvc")
+    write_bytes(root / "data" / "nested" / ".dvc" / "config", b"ignored by dvc")
+    write_bytes(root / "single.txt", b"one file\r\n")
+    write_bytes(root / "run.sh", b"#!/bin/sh\necho hi\n")
     (root / "run.sh").chmod(0o755)
 
 
@@ -68,43 +41,40 @@ def read_dvc_out(path: Path) -> HashInfo:
     return HashInfo.from_lock_entry(out)
 
 
-if DVC is not None:
+def test_file_and_dir_hashes_equal_dvc_add(tmp_path: Path) -> None:
+    make_workspace(tmp_path)
+    run_dvc(tmp_path, "init", "--no-scm", "-q")
+    names = ["data", "single.txt", "run.sh"]
+    with Hasher(tmp_path) as hasher:
+        ours = dict(zip(names, hasher.hash_many(names), strict=True))
+    run_dvc(tmp_path, "add", "-q", "data", "single.txt", "run.sh")
+    for name, info in ours.items():
+        assert read_dvc_out(tmp_path / f"{name}.dvc") == info, name
+    # the manifest object we would write is the one DVC wrote
+    cache = Cache(tmp_path)
+    dvc_manifest = cache.object_path(ours["data"].md5).read_bytes()
+    with Hasher(tmp_path) as hasher:
+        _, entries = hasher.hash_tree("data")
+    assert manifest_bytes(entries) == dvc_manifest
 
-    @pytest.mark.dvc
-    def test_file_and_dir_hashes_equal_dvc_add(tmp_path: Path) -> None:
-        make_workspace(tmp_path)
-        dvc(tmp_path, "init", "--no-scm", "-q")
-        names = ["data", "single.txt", "run.sh"]
-        with Hasher(tmp_path) as hasher:
-            ours = dict(zip(names, hasher.hash_many(names), strict=True))
-        dvc(tmp_path, "add", "-q", "data", "single.txt", "run.sh")
-        for name, info in ours.items():
-            assert read_dvc_out(tmp_path / f"{name}.dvc") == info, name
-        # the manifest object we would write is the one DVC wrote
-        cache = Cache(tmp_path)
-        dvc_manifest = cache.object_path(ours["data"].md5).read_bytes()
-        with Hasher(tmp_path) as hasher:
-            _, entries = hasher.hash_tree("data")
-        assert manifest_bytes(entries) == dvc_manifest
 
-    @pytest.mark.dvc
-    def test_dvc_reads_our_cache_and_we_read_dvcs(tmp_path: Path) -> None:
-        make_workspace(tmp_path)
-        dvc(tmp_path, "init", "--no-scm", "-q")
-        cache = Cache(tmp_path)
-        info = cache.save("data")
-        entry = info.to_lock_entry("data")
-        (tmp_path / "data.dvc").write_text(yaml.safe_dump({"outs": [entry]}, sort_keys=False))
-        assert "up to date" in dvc(tmp_path, "status")
-        shutil.rmtree(tmp_path / "data")
-        dvc(tmp_path, "checkout", "-q", "data.dvc")
-        with Hasher(tmp_path) as hasher:
-            assert hasher.hash("data") == info
+def test_dvc_reads_our_cache_and_we_read_dvcs(tmp_path: Path) -> None:
+    make_workspace(tmp_path)
+    run_dvc(tmp_path, "init", "--no-scm", "-q")
+    cache = Cache(tmp_path)
+    info = cache.save("data")
+    entry = info.to_lock_entry("data")
+    (tmp_path / "data.dvc").write_text(yaml.safe_dump({"outs": [entry]}, sort_keys=False))
+    assert "up to date" in run_dvc(tmp_path, "status")
+    shutil.rmtree(tmp_path / "data")
+    run_dvc(tmp_path, "checkout", "-q", "data.dvc")
+    with Hasher(tmp_path) as hasher:
+        assert hasher.hash("data") == info
 
-        # the other way round: DVC saves, we restore from DVC's cache
-        dvc(tmp_path, "add", "-q", "single.txt")
-        single = read_dvc_out(tmp_path / "single.txt.dvc")
-        (tmp_path / "single.txt").unlink()
-        assert Cache(tmp_path).checkout("single.txt", single).added == ["single.txt"]
-        assert (tmp_path / "single.txt").read_bytes() == b"one file\r\n"
-        assert "up to date" in dvc(tmp_path, "status")
+    # the other way round: DVC saves, we restore from DVC's cache
+    run_dvc(tmp_path, "add", "-q", "single.txt")
+    single = read_dvc_out(tmp_path / "single.txt.dvc")
+    (tmp_path / "single.txt").unlink()
+    assert Cache(tmp_path).checkout("single.txt", single).added == ["single.txt"]
+    assert (tmp_path / "single.txt").read_bytes() == b"one file\r\n"
+    assert "up to date" in run_dvc(tmp_path, "status")

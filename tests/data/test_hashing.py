@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
+from conftest import md5, write_bytes
 
 from jupyter_exp.data import hashing
 from jupyter_exp.data.hashing import Hasher, HashInfo, TreeEntry, manifest_bytes
 from jupyter_exp.errors import CacheError, YAMLFileError
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
 def test_file_hash_is_plain_md5_of_bytes_without_dos2unix(tmp_path: Path) -> None:
-    write(tmp_path / "crlf.txt", b"a\r\nb\r\n")
+    write_bytes(tmp_path / "crlf.txt", b"a\r\nb\r\n")
     with Hasher(tmp_path) as hasher:
         info = hasher.hash("crlf.txt")
     assert info == HashInfo(md5(b"a\r\nb\r\n"), 6, None)
@@ -35,7 +25,7 @@ def test_file_hash_is_plain_md5_of_bytes_without_dos2unix(tmp_path: Path) -> Non
 
 def test_large_file_hashed_in_chunks_reports_progress(tmp_path: Path) -> None:
     data = os.urandom(hashing.CHUNK_SIZE * 2 + 12345)
-    write(tmp_path / "big.bin", data)
+    write_bytes(tmp_path / "big.bin", data)
     calls: list[tuple[int, int]] = []
     with Hasher(tmp_path) as hasher:
         info = hasher.hash("big.bin", progress=lambda done, total: calls.append((done, total)))
@@ -46,7 +36,7 @@ def test_large_file_hashed_in_chunks_reports_progress(tmp_path: Path) -> None:
 
 
 def test_executable_bit_is_recorded(tmp_path: Path) -> None:
-    script = write(tmp_path / "run.sh", b"echo hi\n")
+    script = write_bytes(tmp_path / "run.sh", b"echo hi\n")
     script.chmod(0o755)
     with Hasher(tmp_path) as hasher:
         info = hasher.hash("run.sh")
@@ -61,9 +51,9 @@ def test_executable_bit_is_recorded(tmp_path: Path) -> None:
 
 
 def test_dir_manifest_bytes_and_hash(tmp_path: Path) -> None:
-    write(tmp_path / "data" / "a-b", b"1")
-    write(tmp_path / "data" / "a b" / "c", b"22")
-    write(tmp_path / "data" / "ünï" / "é.txt", b"333")
+    write_bytes(tmp_path / "data" / "a-b", b"1")
+    write_bytes(tmp_path / "data" / "a b" / "c", b"22")
+    write_bytes(tmp_path / "data" / "ünï" / "é.txt", b"333")
     with Hasher(tmp_path) as hasher:
         info, entries = hasher.hash_tree("data")
     expected = (
@@ -79,12 +69,12 @@ def test_dir_manifest_bytes_and_hash(tmp_path: Path) -> None:
 
 def test_dir_hash_skips_what_dvc_ignores_and_follows_file_symlinks(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    write(data / "keep.txt", b"k")
-    write(data / ".git" / "HEAD", b"ref")
-    write(data / "sub" / ".dvc" / "config", b"x")
-    write(data / "sub" / ".hg" / "store", b"x")
-    write(data / "sub" / ".git", b"gitdir: elsewhere")
-    write(tmp_path / "outside" / "f", b"target")
+    write_bytes(data / "keep.txt", b"k")
+    write_bytes(data / ".git" / "HEAD", b"ref")
+    write_bytes(data / "sub" / ".dvc" / "config", b"x")
+    write_bytes(data / "sub" / ".hg" / "store", b"x")
+    write_bytes(data / "sub" / ".git", b"gitdir: elsewhere")
+    write_bytes(tmp_path / "outside" / "f", b"target")
     (data / "linked-dir").symlink_to(tmp_path / "outside")
     (data / "linked-file").symlink_to(tmp_path / "outside" / "f")
     with Hasher(tmp_path) as hasher:
@@ -107,7 +97,7 @@ def test_missing_path_is_a_user_error(tmp_path: Path) -> None:
 
 def test_threaded_hashing_matches_sequential(tmp_path: Path) -> None:
     for i in range(40):
-        write(tmp_path / "data" / f"f{i:02}.bin", os.urandom(500_000 + i))
+        write_bytes(tmp_path / "data" / f"f{i:02}.bin", os.urandom(500_000 + i))
     with Hasher(tmp_path, jobs=4) as parallel:
         many = parallel.hash("data")
         assert parallel.stats.files_read == 40
@@ -118,7 +108,7 @@ def test_threaded_hashing_matches_sequential(tmp_path: Path) -> None:
 
 def test_dir_progress_ends_at_total(tmp_path: Path) -> None:
     for i in range(5):
-        write(tmp_path / "data" / f"{i}", b"x" * 100)
+        write_bytes(tmp_path / "data" / f"{i}", b"x" * 100)
     calls: list[tuple[int, int]] = []
     with Hasher(tmp_path) as hasher:
         hasher.hash("data", progress=lambda done, total: calls.append((done, total)))
@@ -147,8 +137,8 @@ def test_bad_lock_entry_names_the_path() -> None:
 
 
 def test_hash_many_keeps_order(tmp_path: Path) -> None:
-    write(tmp_path / "a", b"a")
-    write(tmp_path / "d" / "b", b"b")
+    write_bytes(tmp_path / "a", b"a")
+    write_bytes(tmp_path / "d" / "b", b"b")
     with Hasher(tmp_path) as hasher:
         infos = hasher.hash_many(["d", "a"])
     assert [i.isdir for i in infos] == [True, False]
