@@ -15,6 +15,7 @@ import {
   labelOf,
   nextSort,
   parseParams,
+  queueSummary,
   refOf,
   removableRefs,
   SortState,
@@ -64,6 +65,7 @@ export class ExperimentsPanel extends Widget {
   private readonly buttons = new Map<Action, HTMLButtonElement>();
   private rows: ExpRow[] = [];
   private rowsText = '';
+  private shown = '';
   private columns: Column[] = [];
   private status: Status | null = null;
   private sort: SortState | null = null;
@@ -132,13 +134,8 @@ export class ExperimentsPanel extends Widget {
       const [experiments, status] = await Promise.all([api.experiments(path), api.status(path)]);
       const finished = this.status?.run?.running && status.run && !status.run.running ? status.run : null;
       if (finished) {
-        const failed = finished.results.filter(r => r.error);
-        this.say(
-          finished.error ??
-            `Queue done: ${finished.results.length - failed.length} succeeded` +
-              (failed.length ? `, ${failed.length} failed (${failed.map(r => `${r.name}: ${r.error}`).join('; ')})` : ''),
-          !!finished.error || failed.length > 0
-        );
+        const summary = queueSummary(finished);
+        this.say(summary.text, summary.failed);
       }
       this.notRepo = '';
       this.status = status;
@@ -166,7 +163,9 @@ export class ExperimentsPanel extends Widget {
       this.selected.clear();
       this.rootLabel.textContent = '';
     }
-    this.render();
+    // Polling must not rebuild an unchanged table under the pointer (a click would land on a new node).
+    const shown = JSON.stringify([this.rowsText, this.status, this.notRepo]);
+    if (shown !== this.shown) this.render();
   }
 
   private say(text: string, isError = false): void {
@@ -179,6 +178,7 @@ export class ExperimentsPanel extends Widget {
   }
 
   private render(): void {
+    this.shown = JSON.stringify([this.rowsText, this.status, this.notRepo]);
     const best = bestValues(this.rows, this.columns);
     const sort = this.sort;
     this.head.replaceChildren(

@@ -213,3 +213,18 @@ export function parseParams(text: string): string[] {
   }
   return words;
 }
+
+/** What a finished background run of the queue reports (`GET status` -> `run`). */
+export interface QueueOutcome {
+  results: { name: string; error: string | null }[];
+  error: string | null;
+}
+
+/** The message after the queue ran: how many succeeded, and each failure with its error. */
+export function queueSummary(run: QueueOutcome): { text: string; failed: boolean } {
+  if (run.error) return { text: `The queue stopped: ${run.error}`, failed: true };
+  const failed = run.results.filter(r => r.error);
+  let text = `Queue done: ${run.results.length - failed.length} succeeded`;
+  if (failed.length) text += `, ${failed.length} failed (${failed.map(r => `${r.name}: ${r.error}`).join('; ')})`;
+  return { text, failed: failed.length > 0 };
+}

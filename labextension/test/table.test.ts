@@ -12,6 +12,7 @@ import {
   labelOf,
   nextSort,
   parseParams,
+  queueSummary,
   refOf,
   removableRefs,
   sortRows
@@ -196,5 +197,23 @@ describe('actions', () => {
     expect(() => parseParams('train.lr')).toThrow("'train.lr' is not key=value");
     expect(() => parseParams('train.lr=')).toThrow("'train.lr='");
     expect(() => parseParams('~old.k=1')).toThrow("'~old.k=1'");
+  });
+});
+
+describe('queueSummary', () => {
+  it('counts successes and names each failure with its error', () => {
+    expect(queueSummary({ results: [{ name: 'a', error: null }], error: null })).toEqual({
+      text: 'Queue done: 1 succeeded',
+      failed: false
+    });
+    const mixed = queueSummary({
+      results: [
+        { name: 'a', error: null },
+        { name: 'b', error: "stage 'train' failed" }
+      ],
+      error: null
+    });
+    expect(mixed).toEqual({ text: "Queue done: 1 succeeded, 1 failed (b: stage 'train' failed)", failed: true });
+    expect(queueSummary({ results: [], error: 'boom' })).toEqual({ text: 'The queue stopped: boom', failed: true });
   });
 });

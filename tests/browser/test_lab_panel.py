@@ -1,8 +1,8 @@
 """The "Experiments" side panel (labextension/ over jupyter_exp/server/) in a real JupyterLab and Chromium.
 
 A person opens a repository folder in the file browser, opens the panel from the command palette, sees
-the experiments, sorts them by a metric, queues an experiment with changed params, and compares two
-experiments' plots in a new tab.
+the experiments, sorts them by a metric, queues an experiment with changed params, compares two
+experiments' plots in a new tab, sees an experiment queued elsewhere appear, and runs the queue.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def experiment_names(page: Any) -> list[str]:
     return [row["experiment"].lstrip("├└─ ") for row in rows(page) if row["kind"] == "experiment"]
 
 
-def test_experiments_panel_lists_sorts_queues_and_compares(
+def test_experiments_panel_lists_sorts_queues_compares_and_runs_the_queue(
     chromium: Any, lab_server: LabServer, artifacts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in GIT_IDENTITY.items():
@@ -156,6 +156,23 @@ def test_experiments_panel_lists_sorts_queues_and_compares(
         frame.locator("svg circle[data-tip^='lr-5']").first.wait_for(state="attached", timeout=15_000)
         assert frame.locator("svg circle[data-tip^='lr-2']").count() > 0
         page.screenshot(path=str(artifacts / "compare-tab.png"))
+
+        Repo(repo).experiments.run(["train.lr=0.6"], name="from-cli", queue=True)  # outside the panel
+        page.wait_for_function(  # polling picks it up while the panel is visible
+            "() => document.querySelectorAll('.jx-panel tr.jx-row.jx-queued').length === 2", timeout=15_000
+        )
+        panel.locator("button[data-action='run_all']").click()
+        page.wait_for_function(
+            "() => !document.querySelector('.jx-panel tr.jx-row.jx-queued')"
+            " && document.querySelectorAll('.jx-panel tr.jx-row.jx-experiment').length === 5",
+            timeout=90_000,
+        )
+        panel.locator(".jx-message", has_text="Queue done: 2 succeeded").wait_for(timeout=15_000)
+        names = experiment_names(page)
+        assert set(names) >= {*EXPERIMENTS, "from-cli"} and len(names) == 5, names
+        assert [name for name in names if name.startswith("exp-")], names  # the unnamed one got a name
+        assert {row["loss"] for row in rows(page)} >= {"0.1", "0.4"}  # lr 0.9 and 0.6 trained
+        panel.screenshot(path=str(artifacts / "panel-after-run-queue.png"))
     except Exception as err:
         page.screenshot(path=str(artifacts / "failure.png"))
         errors = [line for line in console if line.startswith(("error", "pageerror"))]
