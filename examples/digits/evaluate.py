@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import torch
 from torch import nn
-
 from train import build_model
 
 torch.set_num_threads(1)

@@ -77,10 +77,8 @@ def main() -> None:
                 optimizer.step()
                 total += loss.item() * len(batch)
             val_loss, val_acc = evaluate(model, x_val, y_val)
-            torch.save(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "hidden": args.hidden},
-                "model.pt",
-            )
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+            torch.save({**state, "epoch": epoch + 1, "hidden": args.hidden}, "model.pt")
             live.log_metric("train/loss", total / len(x_train))
             live.log_metric("val/loss", val_loss)
             live.log_metric("val/acc", val_acc)
