@@ -27,6 +27,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from jupyter_exp import __version__
 from jupyter_exp.errors import JupyterExpError, NotARepoError
 from jupyter_exp.repo import Repo
 
@@ -213,8 +214,6 @@ class StatusHandler(ExpHandler):
     @authorized
     @_api
     async def get(self) -> None:
-        from jupyter_exp import __version__
-
         path = self.get_query_argument("path", "")
 
         def status() -> dict[str, Any]:
