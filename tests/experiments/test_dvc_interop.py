@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DVC  # tests/conftest.py: the reference DVC, when installed
+from conftest import run_dvc  # tests/conftest.py: the reference DVC, when installed
 
 from jupyter_exp.experiments import Experiments
 
 pytestmark = pytest.mark.dvc
 
 
-def dvc(root: Path, *args: str) -> str:
-    assert DVC is not None
-    done = subprocess.run([str(DVC), *args], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_dvc_exp_show_lists_our_experiments_with_our_metrics(exps: Experiments, project: Path) -> None:
     ours = {exps.run(["train.lr=0.2"]).name: 1.0, exps.run(["train.lr=0.3"], name="named").name: 1.5}
-    shown = json.loads(dvc(project, "exp", "show", "--json"))
+    shown = json.loads(run_dvc(project, "exp", "show", "--json"))
     baseline = shown[1]
     assert baseline["name"] == "main"
     found = {
@@ -34,7 +26,7 @@ def test_dvc_exp_show_lists_our_experiments_with_our_metrics(exps: Experiments, 
 
 
 def test_we_list_experiments_dvc_made(exps: Experiments, project: Path) -> None:
-    dvc(project, "exp", "run", "-S", "train.lr=0.4", "-n", "from-dvc")
+    run_dvc(project, "exp", "run", "-S", "train.lr=0.4", "-n", "from-dvc")
     rows = {row.name: row for row in exps.show().rows}
     assert rows["from-dvc"].glyph == "└── "
     assert rows["from-dvc"].params["params.yaml"]["train.lr"] == 0.4

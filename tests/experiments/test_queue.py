@@ -210,12 +210,10 @@ def test_cli_queue_run_all_and_remove(project: Path, baseline: str, exps: Experi
 
 @pytest.mark.dvc
 def test_dvc_lists_no_queue_entry_as_an_experiment(exps: Experiments, project: Path, baseline: str) -> None:
-    from conftest import DVC  # tests/conftest.py: the reference DVC
+    from conftest import run_dvc  # tests/conftest.py: the reference DVC
 
     def dvc(*args: str) -> str:
-        done = subprocess.run([str(DVC), *args], cwd=project, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_dvc(project, *args)
 
     exps.run(["train.lr=0.2"], name="real")
     exps.run(["train.lr=0.3"], name="waiting", queue=True)

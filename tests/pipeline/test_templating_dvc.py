@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import find_dvc
+from conftest import DVC
 
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import WorkspaceTree
@@ -108,8 +108,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def dvc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
-    dvc = find_dvc()
-    assert dvc is not None
+    assert DVC is not None
     base = tmp_path_factory.mktemp("dvc-cases")
     roots = {}
     for name, dvcyaml in CASES.items():
@@ -121,7 +120,7 @@ def dvc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pat
         (root / "dvc.yaml").write_text(yaml.safe_dump(dvcyaml, sort_keys=False))
         roots[name] = root
     proc = subprocess.run(
-        [str(dvc.parent / "python"), "-c", DVC_SCRIPT, *map(str, roots.values())],
+        [str(DVC.parent / "python"), "-c", DVC_SCRIPT, *map(str, roots.values())],
         capture_output=True,
         text=True,
         check=True,
