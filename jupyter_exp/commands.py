@@ -558,7 +558,11 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
             from jupyter_exp.experiments.queue import run_all
 
             results = run_all(
-                repo.pipeline, repo.scm, jobs=args.jobs, log=repo.experiments.log, stop=ctx.stop,
+                repo.pipeline,
+                repo.scm,
+                jobs=args.jobs,
+                log=repo.experiments.log,
+                stop=ctx.stop,
                 executor=DaskExecutor(args.dask),
             )
         else:

@@ -412,11 +412,12 @@ class _Run:
         """Ask every task to stop, keep what they completed (checkpoints); their entries stay queued."""
         if not running:
             return
-        from distributed import Event, wait
+        from distributed import Event
 
-        with contextlib.suppress(Exception):
-            Event(self.stop_event, client=self.client).set()
-            wait(list(running), timeout=_STOP_GRACE_S)
+        Event(self.stop_event, client=self.client).set()
+        deadline = time.monotonic() + _STOP_GRACE_S
+        while time.monotonic() < deadline and not all(future.done() for future in running):
+            time.sleep(_POLL_S)
         for future, entry in running.items():
             if future.done() and future.status == "finished":
                 outcome = future.result()

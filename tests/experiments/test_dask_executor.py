@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from jupyter_exp.data.remote import add_remote
 from jupyter_exp.experiments import Experiments
 from jupyter_exp.experiments.dask_executor import (
     DaskExecutor,
+    DaskExecutorError,
     Job,
     commit_closure,
     pack_objects,
@@ -95,7 +97,9 @@ def test_three_experiments_run_on_dask_through_the_data_remote(
         assert result.ref == f"refs/exps/{baseline[:2]}/{baseline[2:]}/{result.name}"
         assert git(project, "rev-parse", result.ref) == result.rev
         assert git(project, "rev-parse", f"{result.rev}^") == baseline
-        assert git(project, "show", f"{result.rev}:params.yaml") == git(project, "show", f"{entry.rev}:params.yaml")
+        assert git(project, "show", f"{result.rev}:params.yaml") == git(
+            project, "show", f"{entry.rev}:params.yaml"
+        )
         model = lock_md5(project, result.rev, "model.txt")
         assert cache_object(project, model).is_file()  # pulled back into the local cache
         assert (remote / "files" / "md5" / model[:2] / model[2:]).is_file()
@@ -144,7 +148,9 @@ def test_without_a_data_remote_the_workers_share_the_cache(
     fsck(project)
 
 
-def test_a_worker_that_cannot_see_the_shared_cache_says_to_add_a_remote(exps: Experiments, baseline: str) -> None:
+def test_a_worker_that_cannot_see_the_shared_cache_says_to_add_a_remote(
+    exps: Experiments, baseline: str
+) -> None:
     entry = exps.run(["train.lr=0.4"], queue=True)
     objects = pack_objects(exps.git, commit_closure(exps.git, entry.rev))
     job = Job(entry.rev, baseline, None, (), False, objects, None, None, "/nonexistent/cache", "stop")
@@ -152,19 +158,33 @@ def test_a_worker_that_cannot_see_the_shared_cache_says_to_add_a_remote(exps: Ex
     assert "cannot see it" in outcome["error"] and "remote add -d" in outcome["error"]
 
 
-def test_stop_ends_the_tasks_and_keeps_their_entries_queued(
-    exps: Experiments, project: Path, remote: Path, baseline: str, scheduler: str
+def test_stop_ends_the_stages_on_the_workers_and_keeps_the_entries_queued(
+    exps: Experiments, project: Path, remote: Path, baseline: str, scheduler: str, tmp_path: Path
 ) -> None:
-    (project / "train.py").write_text("import time\ntime.sleep(60)\n" + TRAIN)
+    pids = tmp_path / "pids"
+    slow = f"import os, time\nopen({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\ntime.sleep(60)\n"
+    (project / "train.py").write_text(slow + TRAIN)
     exps.run(["train.lr=0.2"], queue=True)
     exps.run(["train.lr=0.3"], queue=True)
     git(project, "checkout", "--", "train.py")
     stop = threading.Event()
-    threading.Timer(2.0, stop.set).start()
-    started = time.monotonic()
+
+    def stop_once_both_train() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (pids.exists() and len(pids.read_text().split()) == 2):
+            time.sleep(0.05)
+        stop.set()
+
+    threading.Thread(target=stop_once_both_train, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         run_on_dask(exps, scheduler, stop)
-    assert time.monotonic() - started < 20
+    stopped = time.monotonic()
+    running = [int(pid) for pid in pids.read_text().split()]
+    assert len(running) == 2
+    for pid in running:  # the stages on the workers were ended, not left training
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert time.monotonic() - stopped < 1
     assert [entry.failed for entry in entries(exps.git)] == [False, False]
     assert not exps.list()
 
@@ -181,10 +201,15 @@ def test_cli_run_all_on_dask(project: Path, remote: Path, baseline: str, schedul
     assert ran.returncode == 0, ran.stderr
     assert "Reproduced experiment(s): via-cli" in ran.stdout
     assert cli("run", "--run-all", "--executor", "local", "--dask", scheduler).returncode == 2
-    unreachable = cli("run", "--queue", "-n", "x"), cli("run", "--run-all", "--dask", "tcp://127.0.0.1:9")
-    assert unreachable[1].returncode == 1 and "cannot reach the Dask scheduler" in unreachable[1].stderr
-    assert queue_refs(project) == [f"{QUEUE_NAMESPACE}/queued/{entries_of(project)[0]}"]
 
 
-def entries_of(project: Path) -> list[str]:
-    return [ref.rsplit("/", 1)[1] for ref in queue_refs(project)]
+def test_an_unreachable_scheduler_is_named_and_the_queue_kept(exps: Experiments, baseline: str) -> None:
+    exps.run(["train.lr=0.2"], queue=True)
+    with pytest.raises(DaskExecutorError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        run_all(
+            exps.pipeline,
+            exps.git,
+            log=exps.log,
+            executor=DaskExecutor("tcp://127.0.0.1:9", connect_timeout=1),
+        )
+    assert [entry.failed for entry in entries(exps.git)] == [False]
