@@ -546,6 +546,8 @@ def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
     repo = ctx.repo()
+    if (args.executor or args.dask) and not args.run_all:
+        raise UsageError("run: --executor and --dask choose where --run-all runs the queue")
     if args.run_all:
         if args.set_param or args.name or args.queue or args.targets or args.reset:
             raise UsageError("run --run-all runs the queue as it is: queue experiments with `run --queue`")

@@ -201,6 +201,7 @@ def test_cli_run_all_on_dask(project: Path, remote: Path, baseline: str, schedul
     assert ran.returncode == 0, ran.stderr
     assert "Reproduced experiment(s): via-cli" in ran.stdout
     assert cli("run", "--run-all", "--executor", "local", "--dask", scheduler).returncode == 2
+    assert cli("run", "--dask", scheduler, "-S", "train.lr=0.3").returncode == 2
 
 
 def test_an_unreachable_scheduler_is_named_and_the_queue_kept(exps: Experiments, baseline: str) -> None:
