@@ -46,18 +46,14 @@ _NO_DVC_REASON = (
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:
-    """Make ``from conftest import X`` in a test module (or a package's conftest) mean the nearest
-    ``conftest.py``.
+    """Make ``from conftest import X`` in a test module mean its nearest ``conftest.py``.
 
     Folders without ``__init__.py`` each load their conftest as the top-level module ``conftest``, so
     the last one collected would otherwise win (a test importing ``DVC`` would get the browser folder's).
     """
-    if isinstance(collector, pytest.Directory):  # before its conftest loads: it may import the parent's
-        folder = Path(collector.path)
-    elif isinstance(collector, pytest.Module):
-        folder = Path(collector.path).parent
-    else:
+    if not isinstance(collector, pytest.Module):
         return
+    folder = Path(collector.path).parent
     candidates = [
         plugin
         for plugin in collector.config.pluginmanager.get_plugins()
