@@ -21,12 +21,6 @@ MAGICS = [
     "exp", "exp_run", "exp_show", "exp_diff", "exp_apply", "exp_branch", "exp_gc",
     "repro", "status", "metrics_diff", "params_diff", "plots_diff",
 ]
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Tester",
-    "GIT_AUTHOR_EMAIL": "tester@example.com",
-    "GIT_COMMITTER_NAME": "Tester",
-    "GIT_COMMITTER_EMAIL": "tester@example.com",
-}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -73,26 +67,6 @@ def commit_all(root: Path, message: str = "baseline") -> None:
     porcelain.commit(str(root), message=message.encode(), author=b"T <t@e.com>", committer=b"T <t@e.com>")
 
 
-@pytest.fixture
-def git_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A Git repository without ``.dvc/``; the shell's cwd."""
-    for key, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
-    root = tmp_path / "repo"
-    root.mkdir()
-    DulwichRepo.init(str(root)).close()
-    monkeypatch.chdir(root)
-    return root
-
-
-@pytest.fixture
-def repo(git_only: Path) -> Path:
-    from jupyter_exp.repo import Repo
-
-    Repo.init(git_only)
-    return git_only
-
-
 def files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts}
 
@@ -118,17 +92,17 @@ def test_load_registers_every_magic_without_side_effects(shell: Any, git_only: P
     assert getattr(shell.find_cell_magic("stage"), MAGIC_NO_VAR_EXPAND_ATTR, False)
 
 
-def test_template_variables_reach_the_command_table_intact(shell: Any, repo: Path) -> None:
+def test_template_variables_reach_the_command_table_intact(shell: Any, git_repo: Path) -> None:
     shell.user_ns["lr"] = 0.1
     shell.user_ns["item"] = "boom"
-    (repo / "params.yaml").write_text("lr: 0.5\n")
+    (git_repo / "params.yaml").write_text("lr: 0.5\n")
     cell = run(shell, "%exp stage add -n train -p lr python train.py --lr ${lr} --tag {item}")
     assert cell.success, cell.text
-    stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["train"]
+    stage = yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["train"]
     assert stage["cmd"] == "python train.py --lr ${lr} --tag {item}"
     cell = run(shell, "%%stage build -d data/${lr}.csv\nprint('hi')\n")
     assert cell.success, cell.text
-    assert "data/${lr}.csv" in (repo / "dvc.yaml").read_text()
+    assert "data/${lr}.csv" in (git_repo / "dvc.yaml").read_text()
     assert "data/0.5.csv" in cell.text  # the table shows the resolved stage
 
 
@@ -175,8 +149,8 @@ def test_outside_git_says_how_to_fix(shell: Any, tmp_path: Path, monkeypatch: py
         ("%%stage bad\nthis is: [not, valid\n", "neither a YAML stage"),
     ],
 )
-def test_user_errors_are_one_message_without_traceback(shell: Any, repo: Path, source: str, message: str) -> None:
-    commit_all(repo)
+def test_user_errors_are_one_message_without_traceback(shell: Any, git_repo: Path, source: str, message: str) -> None:
+    commit_all(git_repo)
     cell = run(shell, source)
     assert not cell.success
     assert message in cell.text
@@ -184,7 +158,7 @@ def test_user_errors_are_one_message_without_traceback(shell: Any, repo: Path, s
     assert "Traceback" not in cell.text and 'File "' not in cell.text
 
 
-def test_failing_stage_is_one_message(shell: Any, repo: Path) -> None:
+def test_failing_stage_is_one_message(shell: Any, git_repo: Path) -> None:
     run(shell, "%exp stage add -n broken sh -c 'echo about to fail; exit 3'")
     cell = run(shell, "%repro")
     assert not cell.success
@@ -193,7 +167,7 @@ def test_failing_stage_is_one_message(shell: Any, repo: Path) -> None:
     assert "Traceback" not in cell.text
 
 
-def test_help_is_printed(shell: Any, repo: Path) -> None:
+def test_help_is_printed(shell: Any, git_repo: Path) -> None:
     cell = run(shell, "%exp")
     assert cell.success and "usage: %exp" in cell.stdout
     cell = run(shell, "%exp_run --help")
@@ -225,12 +199,12 @@ do:
 """
 
 
-def test_yaml_cell_writes_a_templated_foreach_stage(shell: Any, repo: Path) -> None:
-    (repo / "dvc.yaml").write_text(DVC_YAML)
+def test_yaml_cell_writes_a_templated_foreach_stage(shell: Any, git_repo: Path) -> None:
+    (git_repo / "dvc.yaml").write_text(DVC_YAML)
     cell = run(shell, "%%stage build\n" + FOREACH_CELL)
     assert cell.success, cell.text
     assert "Added stage 'build' in 'dvc.yaml'" in cell.stdout
-    text = (repo / "dvc.yaml").read_text()
+    text = (git_repo / "dvc.yaml").read_text()
     assert text.startswith(DVC_YAML)  # comments, order and the first stage untouched
     assert "foreach: ${regions}" in text and "out/${item}.txt" in text
     assert "# per region" in text and "# one build per region" in text
@@ -242,63 +216,63 @@ def test_yaml_cell_writes_a_templated_foreach_stage(shell: Any, repo: Path) -> N
     cell = run(shell, "%%stage build\n" + FOREACH_CELL.replace("cat data/raw.txt", "tr a-z A-Z < data/raw.txt"))
     assert cell.success, cell.text
     assert "Replaced stage 'build'" in cell.stdout
-    text = (repo / "dvc.yaml").read_text()
+    text = (git_repo / "dvc.yaml").read_text()
     assert text.count("build:") == 1 and "tr a-z A-Z" in text and "cat data/raw.txt" not in text
     assert text.startswith(DVC_YAML)
 
     cell = run(shell, "%repro")
     assert cell.success, cell.text
-    assert (repo / "out" / "uk.txt").read_text() == "RAW\n"
+    assert (git_repo / "out" / "uk.txt").read_text() == "RAW\n"
     cell = run(shell, "%status")
     assert "Data and pipelines are up to date." in cell.stdout
 
 
-def test_yaml_cell_takes_the_line_options(shell: Any, repo: Path) -> None:
+def test_yaml_cell_takes_the_line_options(shell: Any, git_repo: Path) -> None:
     cell = run(shell, "%%stage build -d extra.txt\nforeach: [a, b]\ndo:\n  cmd: echo ${item}\n")
     assert cell.success, cell.text
-    stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["build"]
+    stage = yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["build"]
     assert stage["do"] == {"cmd": "echo ${item}", "deps": ["extra.txt"]}
 
 
-def test_invalid_stage_leaves_dvc_yaml_as_it_was(shell: Any, repo: Path) -> None:
-    (repo / "dvc.yaml").write_text(DVC_YAML)
+def test_invalid_stage_leaves_dvc_yaml_as_it_was(shell: Any, git_repo: Path) -> None:
+    (git_repo / "dvc.yaml").write_text(DVC_YAML)
     cell = run(shell, "%%stage clash\nforeach: [a, b]\ndo:\n  cmd: echo ${item} > same.txt\n  outs: [same.txt]\n")
     assert not cell.success
     assert "same.txt" in cell.text and "Traceback" not in cell.text
-    assert (repo / "dvc.yaml").read_text() == DVC_YAML
+    assert (git_repo / "dvc.yaml").read_text() == DVC_YAML
 
 
-def test_python_cell_becomes_a_script_stage(shell: Any, repo: Path) -> None:
-    (repo / "data.txt").write_text("3\n")
+def test_python_cell_becomes_a_script_stage(shell: Any, git_repo: Path) -> None:
+    (git_repo / "data.txt").write_text("3\n")
     body = "n = int(open('data.txt').read())\nopen('squares.txt', 'w').write(str(n * n))\nprint('squared', n)\n"
     cell = run(shell, f"%%stage square -d data.txt -o squares.txt\n{body}")
     assert cell.success, cell.text
-    assert (repo / "stages" / "square.py").read_text() == body
-    stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["square"]
+    assert (git_repo / "stages" / "square.py").read_text() == body
+    stage = yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["square"]
     assert stage == {"cmd": "python stages/square.py", "deps": ["stages/square.py", "data.txt"], "outs": ["squares.txt"]}
     assert "square" in cell.outputs[-1]["text/plain"]
 
     cell = run(shell, "%repro")
     assert cell.success, cell.text
     assert "squared 3" in cell.stdout  # streamed from the stage
-    assert (repo / "squares.txt").read_text() == "9"
+    assert (git_repo / "squares.txt").read_text() == "9"
 
     cell = run(shell, f"%%stage square -d data.txt -o squares.txt\n{body.replace('n * n', 'n * n * n')}")
     assert cell.success, cell.text
     assert "changed deps: stages/square.py (modified)" in cell.outputs[-1]["text/plain"]
-    assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].keys() == {"square"}
+    assert yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"].keys() == {"square"}
     run(shell, "%repro")
-    assert (repo / "squares.txt").read_text() == "27"
+    assert (git_repo / "squares.txt").read_text() == "27"
 
 
-def test_scripts_folder_is_configurable(shell: Any, repo: Path) -> None:
+def test_scripts_folder_is_configurable(shell: Any, git_repo: Path) -> None:
     cell = run(shell, '%config ExpMagics.stages_dir = "src/steps"')
     assert cell.success, cell.text
     try:
         cell = run(shell, "%%stage hello\nprint('hello')\n")
         assert cell.success, cell.text
-        assert (repo / "src" / "steps" / "hello.py").is_file()
-        assert yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["hello"]["cmd"] == "python src/steps/hello.py"
+        assert (git_repo / "src" / "steps" / "hello.py").is_file()
+        assert yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["hello"]["cmd"] == "python src/steps/hello.py"
     finally:
         run(shell, '%config ExpMagics.stages_dir = "stages"')
 
@@ -317,14 +291,14 @@ with open("loss.csv", "w") as f:
 
 
 @pytest.fixture
-def trained(shell: Any, repo: Path) -> Path:
-    (repo / "params.yaml").write_text("lr: 0.1\n")
+def trained(shell: Any, git_repo: Path) -> Path:
+    (git_repo / "params.yaml").write_text("lr: 0.1\n")
     cell = run(shell, f"%%stage train -p lr -m metrics.json --plots loss.csv\n{TRAIN}")
     assert cell.success, cell.text
     cell = run(shell, "%repro")
     assert cell.success, cell.text
-    commit_all(repo)
-    return repo
+    commit_all(git_repo)
+    return git_repo
 
 
 def test_experiments_through_the_shortcuts(shell: Any, trained: Path) -> None:
@@ -368,7 +342,7 @@ def test_experiments_through_the_shortcuts(shell: Any, trained: Path) -> None:
     assert cell.success and "Removed" in cell.stdout
 
 
-def test_live_metrics_are_plotted_while_training(shell: Any, repo: Path) -> None:
+def test_live_metrics_are_plotted_while_training(shell: Any, git_repo: Path) -> None:
     train = (
         "from jupyter_exp.live import Live\n"
         "with Live('logs') as live:\n"
@@ -378,7 +352,7 @@ def test_live_metrics_are_plotted_while_training(shell: Any, repo: Path) -> None
     )
     cell = run(shell, f"%%stage train --live logs\n{train}")
     assert cell.success, cell.text
-    commit_all(repo)
+    commit_all(git_repo)
     cell = run(shell, "%exp_run")
     assert cell.success, cell.text
     plots = [o for o in cell.outputs if WIDGET_VIEW in o]
@@ -403,11 +377,11 @@ open("done.txt", "w").write("ok")
 """
 
 
-def test_background_run_keeps_the_kernel_usable(shell: Any, repo: Path) -> None:
-    (repo / "params.yaml").write_text("n: 1\n")
+def test_background_run_keeps_the_kernel_usable(shell: Any, git_repo: Path) -> None:
+    (git_repo / "params.yaml").write_text("n: 1\n")
     cell = run(shell, "%%stage slow -p n -o done.txt\n" + SLOW.format(n=6, delay=0.1))
     assert cell.success, cell.text
-    commit_all(repo)
+    commit_all(git_repo)
     started = time.monotonic()
     cell = run(shell, "handle = %exp_run --bg -S n=2 -n background")
     assert cell.success, cell.text
@@ -422,12 +396,12 @@ def test_background_run_keeps_the_kernel_usable(shell: Any, repo: Path) -> None:
     assert "background: done" in repr(handle)
     pane = cell.outputs[0]["text/plain"]  # the pane's first version; updates go to its display id
     assert pane.startswith("Starting in the background")
-    assert (repo / "done.txt").read_text() == "ok"
+    assert (git_repo / "done.txt").read_text() == "ok"
     assert "tick 1" in handle.output and "Reproduced experiment(s): background" in handle.output
     assert "background vs baseline" in handle.output and "n" in handle.output
 
 
-def test_background_run_can_be_interrupted(shell: Any, repo: Path) -> None:
+def test_background_run_can_be_interrupted(shell: Any, git_repo: Path) -> None:
     cell = run(shell, "%%stage slow -o done.txt\n" + SLOW.format(n=200, delay=0.05))
     assert cell.success, cell.text
     cell = run(shell, "handle = %repro --bg")
@@ -437,10 +411,10 @@ def test_background_run_can_be_interrupted(shell: Any, repo: Path) -> None:
     with pytest.raises(Exception, match="Interrupted: completed stages and checkpoints are saved"):
         handle.wait(timeout=15)
     assert handle.interrupted and "interrupted" in repr(handle)
-    assert not (repo / "done.txt").exists()
+    assert not (git_repo / "done.txt").exists()
 
 
-def test_kernel_interrupt_stops_the_stage_cleanly(shell: Any, repo: Path) -> None:
+def test_kernel_interrupt_stops_the_stage_cleanly(shell: Any, git_repo: Path) -> None:
     cell = run(shell, "%%stage slow -o done.txt\n" + SLOW.format(n=200, delay=0.05))
     assert cell.success, cell.text
     timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
@@ -452,7 +426,7 @@ def test_kernel_interrupt_stops_the_stage_cleanly(shell: Any, repo: Path) -> Non
     assert not cell.success
     assert "Interrupted: completed stages and checkpoints are saved." in cell.text
     assert "tick 0" in cell.stdout and "Traceback" not in cell.text
-    assert not (repo / "done.txt").exists()
+    assert not (git_repo / "done.txt").exists()
 
 
 @pytest.fixture(autouse=True)
@@ -474,10 +448,10 @@ while epoch < 100:
 """
 
 
-def test_interrupted_checkpoint_run_keeps_completed_checkpoints(shell: Any, repo: Path) -> None:
+def test_interrupted_checkpoint_run_keeps_completed_checkpoints(shell: Any, git_repo: Path) -> None:
     cell = run(shell, "%%stage train -c model.txt\n" + CHECKPOINTED)
     assert cell.success, cell.text
-    commit_all(repo)
+    commit_all(git_repo)
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     cell = run(shell, "%exp_run -n ckpt")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from jupyter_exp.notebook.widgets import ExperimentsTable
 from jupyter_exp.repo import Repo
@@ -34,10 +34,6 @@ json.dump({"loss": round(1 - p["lr"], 4), "acc": round(p["lr"] * p["epochs"], 4)
 with open("curve.csv", "w") as f:
     f.write("step,loss\\n" + "".join(f"{s},{(1 - p['lr']) / (s + 1):.4f}\\n" for s in range(5)))
 """
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture

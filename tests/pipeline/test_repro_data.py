@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import git, md5
 
 from jupyter_exp.repo import Repo
 
@@ -25,10 +24,6 @@ stages:
 """
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
 def cache_object(root: Path, digest: str) -> Path:
     return root / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]
 
@@ -36,10 +31,6 @@ def cache_object(root: Path, digest: str) -> Path:
 def lock_outs(root: Path) -> dict[str, dict]:
     stages = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     return {out["path"]: out for entry in stages.values() for out in entry.get("outs", [])}
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def referenced_objects_exist(root: Path) -> None:
