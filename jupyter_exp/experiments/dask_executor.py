@@ -231,8 +231,7 @@ def _stop_signal(event_name: str) -> Any:
     try:
         yield stop
     finally:
-        done.set()
-        watcher.join(1.0)
+        done.set()  # the watcher ends after its current wait; the task need not wait for it
 
 
 def _outputs_of_run(git: Git, result: ExpResult) -> dict[str, str]:
