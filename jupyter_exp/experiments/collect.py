@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_exp import serialize
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
-from jupyter_exp.scm.git import Git, GitTree
+from jupyter_exp.scm.git import FileEntry, Git, GitTree
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
@@ -109,6 +109,7 @@ class Collector:
         self._cache: dict[str, dict[str, Any]] | None = None
         self._dirty = False
         self._declared_memo: dict[tuple[Any, ...], _Declared] = {}
+        self._templated: dict[FileEntry, bool] = {}  # dvc.yaml blob -> does it use ${...}
 
     # -- the on-disk cache --------------------------------------------------------------------
     def _load(self) -> dict[str, dict[str, Any]]:
@@ -178,8 +179,9 @@ class Collector:
             return _declared(tree)
         dvcyaml = entry("dvc.yaml")
         # What dvc.yaml declares depends on params values only when it is templated.
-        templated = dvcyaml is not None and b"${" in tree.read_bytes("dvc.yaml")
-        key = (dvcyaml, entry(DEFAULT_PARAMS_FILE) if templated else None)
+        if dvcyaml is not None and dvcyaml not in self._templated:
+            self._templated[dvcyaml] = b"${" in tree.read_bytes("dvc.yaml")
+        key = (dvcyaml, entry(DEFAULT_PARAMS_FILE) if self._templated.get(dvcyaml) else None)
         if key not in self._declared_memo:
             self._declared_memo[key] = _declared(tree)
         return self._declared_memo[key]
