@@ -7,8 +7,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from dulwich.objects import Blob
-
 from jupyter_exp.experiments import Experiments
 from jupyter_exp.experiments.refs import ExpRef
 from jupyter_exp.pipeline import Pipeline
@@ -31,9 +29,7 @@ def make_experiments(root: Path, count: int) -> str:
             ("params.yaml", f"prepare:\n  size: 10\ntrain:\n  lr: {i / count}\n  epochs: 5\n"),
             ("metrics.json", json.dumps({"acc": i / count, "loss": {"train": 1 - i / count}})),
         ):
-            blob = Blob.from_string(text.encode())
-            g.repo.object_store.add_object(blob)
-            files[path] = (0o100644, blob.id)
+            files[path] = (0o100644, g.write_blob(text.encode()))
         sha = g.commit_tree(g.write_tree(files), [head], f"dvc: commit experiment {i}")
         updates.append(f"create {ExpRef(head, f'exp-{i:05x}')} {sha}\n")
     subprocess.run(["git", "update-ref", "--stdin"], cwd=root, input="".join(updates), text=True, check=True)
