@@ -54,14 +54,13 @@ def apply(pipeline: Pipeline, git: Git, rev: str, *, force: bool = False, log: L
                 "Commit or stash them, or use --force to overwrite them."
             )
     root = git.root
-    store = git.repo.object_store
     for path in writes:
         mode, blob = target[path]
         full = root / path
         full.parent.mkdir(parents=True, exist_ok=True)
         if full.is_symlink() or full.exists():
             full.unlink()
-        data = store[blob].as_raw_string()
+        data = git.read_blob(blob)
         if stat.S_ISLNK(mode):
             os.symlink(data.decode(), full)
         else:

@@ -467,6 +467,10 @@ class Git:
             self.repo.object_store.add_object(blob)
         return blob.id
 
+    def read_blob(self, sha: bytes) -> bytes:
+        """Content of the blob ``sha`` (as a :data:`FileEntry` holds it)."""
+        return self.repo.object_store[sha].as_raw_string()
+
     def add_linked_workspace(self, path: Path, *, files_of: str, head: str) -> None:
         """Check out the files of commit ``files_of`` into the new folder ``path``, with HEAD detached at
         ``head``. Its ``.git`` names this repository's as its ``commondir`` (as ``git worktree`` does), so

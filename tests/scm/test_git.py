@@ -171,11 +171,12 @@ def test_snapshot_of_some_paths_starts_from_the_parent(repo: Path) -> None:
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
 
 
-def test_linked_workspace_shares_objects_and_refs(repo: Path, tmp_path: Path) -> None:
+def test_blobs_and_a_linked_workspace_sharing_objects_and_refs(repo: Path, tmp_path: Path) -> None:
     g = Git(repo)
     base = g.head()
     files = g.flatten(base)
     files["params.yaml"] = (0o100644, g.write_blob(b"lr: 0.5\n"))
+    assert g.read_blob(files["params.yaml"][1]) == b"lr: 0.5\n"
     queued = g.commit_tree(g.write_tree(files), [base], "queued")
     (repo / ".git" / "info").mkdir(exist_ok=True)
     (repo / ".git" / "info" / "exclude").write_text("scratch/\n")
