@@ -88,12 +88,17 @@ GIT_IDENTITY = {
 
 
 @pytest.fixture
-def git_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Author and committer of the commits the test makes (with ``git`` or dulwich)."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def git_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_identity: None) -> Path:
     """An empty Git repository (made with dulwich) without ``.dvc/``; cwd is set to it."""
     from dulwich.repo import Repo as DulwichRepo
 
-    for key, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
     root = tmp_path / "repo"
     root.mkdir()
     DulwichRepo.init(str(root)).close()
