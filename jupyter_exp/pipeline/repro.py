@@ -385,6 +385,8 @@ class Pipeline:
                     self.log(f"> {cmd}")
                 ran.append(name)
                 continue
+            if stage.checkpoint_outs:
+                self._drop_stale_downstream(graph, name)
             self._run_stage(
                 stage,
                 run_cache=run_cache and name not in forced and not stage.always_changed,
@@ -491,6 +493,18 @@ class Pipeline:
         if extra:
             env.update(extra)
         return env
+
+    def _drop_stale_downstream(self, graph: Graph, name: str) -> None:
+        """Remove the outputs of the stages after a checkpoint stage before it trains.
+
+        Every checkpoint commits the workspace; the downstream outputs (an evaluation's metrics, say) are
+        those of the previous run until their stages run again, and would otherwise be recorded as if they
+        described each checkpoint. Their stages rerun after training, as their deps changed.
+        """
+        for downstream in graph.closure([name], downstream=True) - {name}:
+            for out in graph.stages[downstream].outs:
+                if not out.persist:
+                    _remove(self.root / out.path)
 
     def _remove_outputs(self, stage: Stage, *, reset_checkpoints: bool) -> bool:
         """Delete outputs before a run (DVC does); returns True when checkpoint state is kept (a resume)."""
