@@ -555,20 +555,8 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
             raise UsageError(f"run: --jobs must be at least 1, not {args.jobs}")
         if args.executor == "local" and args.dask:
             raise UsageError("run: --dask runs the queue on Dask; it cannot go with --executor local")
-        if args.dask or args.executor == "dask":  # without an address: a local cluster of --jobs workers
-            from jupyter_exp.experiments.dask_executor import DaskExecutor
-            from jupyter_exp.experiments.queue import run_all
-
-            results = run_all(
-                repo.pipeline,
-                repo.scm,
-                jobs=args.jobs,
-                log=repo.experiments.log,
-                stop=ctx.stop,
-                executor=DaskExecutor(args.dask),
-            )
-        else:
-            results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop)
+        use_dask = args.dask or args.executor == "dask"  # without an address: a local cluster of --jobs workers
+        results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop, dask=use_dask)
         failed = [r for r in results if r.error]
         if failed:
             raise ExperimentError(

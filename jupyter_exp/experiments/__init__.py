@@ -74,15 +74,23 @@ class Experiments:
             params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
         )
 
-    def run_all(self, jobs: int = 1, *, stop: threading.Event | None = None) -> list[ExpResult]:
+    def run_all(
+        self, jobs: int = 1, *, stop: threading.Event | None = None, dask: str | bool | None = None
+    ) -> list[ExpResult]:
         """Run the queued experiments, ``jobs`` at a time, each in a workspace of its own.
 
         One result per entry in queue order; a failed one has ``error`` set and stays queued, marked failed.
-        ``stop`` set from another thread stops them like Ctrl-C (the entries stay queued).
+        ``stop`` set from another thread stops them like Ctrl-C (the entries stay queued). ``dask`` runs
+        them on a Dask cluster: a scheduler address, or True for a local cluster of ``jobs`` workers.
         """
         from jupyter_exp.experiments.queue import run_all
 
-        return run_all(self.pipeline, self.git, jobs=jobs, log=self.log, stop=stop)
+        executor = None
+        if dask:
+            from jupyter_exp.experiments.dask_executor import DaskExecutor
+
+            executor = DaskExecutor(dask if isinstance(dask, str) else None)
+        return run_all(self.pipeline, self.git, jobs=jobs, log=self.log, stop=stop, executor=executor)
 
     def show(self, **filters: Any) -> ExpTable:
         """The ``exp show`` table; ``filters`` are :class:`~jupyter_exp.experiments.show.ShowOptions` fields."""
