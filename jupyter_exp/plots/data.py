@@ -13,6 +13,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
+from jupyter_exp import serialize
 from jupyter_exp.errors import YAMLFileError
 from jupyter_exp.fsutil import TreeReader
 
@@ -73,7 +74,7 @@ def load_rows(tree: TreeReader, path: str) -> list[Row]:
         import yaml
 
         try:
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+            data = yaml.load(text, Loader=serialize.yaml_loader())  # noqa: S506 - YAML 1.2, as DVC reads it
         except yaml.YAMLError as exc:
             raise YAMLFileError(f"unable to read plot data '{path}': {exc}") from None
     rows = _first_list_of_rows(data)
