@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import stat
 import tempfile
 import threading
 import time
 import traceback
 import uuid
-import zlib
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,67 +61,11 @@ class Job:
     name: str | None
     targets: tuple[str, ...]
     force: bool
-    objects: bytes  # the Git objects of the queued commit and its baseline (see pack_objects)
+    objects: bytes  # the Git objects of the queued commit and its baseline (Git.export_objects)
     config_local: bytes | None  # the repository's .dvc/config.local: local settings apply to the run too
     remote: tuple[str, str] | None  # (name, url) of the data remote; None: shared-filesystem mode
     shared_cache: str | None  # the repository's cache directory, used in shared-filesystem mode
     stop_event: str  # name of the distributed.Event the client sets to stop every task of this run
-
-
-# -- Git objects as bytes --------------------------------------------------------------------------------
-
-
-def commit_closure(git: Git, sha: str, seen: set[bytes] | None = None) -> list[bytes]:
-    """The commit ``sha``, its trees and blobs (not its parents), skipping and extending ``seen``."""
-    store = git.repo.object_store
-    seen = set() if seen is None else seen
-    found: list[bytes] = []
-    todo = [sha.encode()]
-    while todo:
-        obj_id = todo.pop()
-        if obj_id in seen:
-            continue
-        seen.add(obj_id)
-        found.append(obj_id)
-        obj = store[obj_id]
-        if obj.type_name == b"commit":
-            todo.append(obj.tree)
-        elif obj.type_name == b"tree":
-            for item in obj.iteritems():
-                if stat.S_IFMT(item.mode) != 0o160000:  # a submodule's commit is not in this store
-                    todo.append(item.sha)
-    return found
-
-
-def pack_objects(git: Git, ids: Iterable[bytes]) -> bytes:
-    """Objects as ``<type> <size>\\n<raw>`` records, compressed: dulwich-version independent, and small."""
-    store = git.repo.object_store
-    out = bytearray()
-    for obj_id in ids:
-        obj = store[obj_id]
-        raw = obj.as_raw_string()
-        out += b"%d %d\n" % (obj.type_num, len(raw))
-        out += raw
-    return zlib.compress(bytes(out), 1)
-
-
-def unpack_objects(git: Git, data: bytes) -> list[bytes]:
-    """Store the objects :func:`pack_objects` wrote (those missing, in one pack); returns every id."""
-    from dulwich.objects import ShaFile
-
-    raw = zlib.decompress(data)
-    objects = []
-    pos = 0
-    while pos < len(raw):
-        end = raw.index(b"\n", pos)
-        type_num, size = (int(part) for part in raw[pos:end].split())
-        objects.append(ShaFile.from_raw_string(type_num, raw[end + 1 : end + 1 + size]))
-        pos = end + 1 + size
-    store = git.repo.object_store
-    new = [(obj, None) for obj in objects if obj.id not in store]
-    if new:
-        store.add_objects(new)
-    return [obj.id for obj in objects]
 
 
 # -- the worker side ------------------------------------------------------------------------------------
@@ -152,12 +93,9 @@ def run_queued_entry(job: Job) -> dict[str, Any]:
 
 
 def _run_job(job: Job, tmp: Path, say: Log) -> dict[str, Any]:
-    from dulwich.repo import Repo as DulwichRepo
-
     cache_dir = _cache_dir(job, tmp)
-    DulwichRepo.init_bare(str(tmp / "git"), mkdir=True).close()
-    store = Git(tmp / "git")
-    shipped = set(unpack_objects(store, job.objects))
+    store = Git.init_bare(tmp / "git")
+    shipped = store.import_objects(job.objects)
     workspace = tmp / "ws"
     store.add_linked_workspace(workspace, files_of=job.entry_id, head=job.baseline)
     if job.config_local is not None:
@@ -187,8 +125,8 @@ def _run_job(job: Job, tmp: Path, say: Log) -> dict[str, Any]:
         )
     if remote is not None:
         remote.push(pipeline.cache, _outputs_of_run(git, result))
-    made = [obj_id for obj_id in store.repo.object_store if obj_id not in shipped]
-    return {"result": asdict(result), "objects": pack_objects(store, made)}
+    made = git.ancestors(result.rev, stop=[result.baseline])  # every commit of the run, checkpoints too
+    return {"result": asdict(result), "objects": store.export_objects(made, exclude=shipped)}
 
 
 def _cache_dir(job: Job, tmp: Path) -> Path:
@@ -349,8 +287,6 @@ class _Run:
         return [results[entry.id] for entry in todo]
 
     def _submit(self, entry: QueueEntry) -> Future:
-        seen: set[bytes] = set()
-        ids = commit_closure(self.git, entry.id, seen) + commit_closure(self.git, entry.baseline, seen)
         local = self.git.root / ".dvc" / "config.local"
         job = Job(
             entry_id=entry.id,
@@ -358,7 +294,7 @@ class _Run:
             name=entry.name,
             targets=entry.targets,
             force=entry.force,
-            objects=pack_objects(self.git, ids),
+            objects=self.git.export_objects([entry.id, entry.baseline]),
             config_local=local.read_bytes() if local.is_file() else None,
             remote=(self.remote.name, self.remote.url) if self.remote else None,
             shared_cache=None if self.remote else str(self.pipeline.cache.cache_dir.resolve()),
@@ -392,7 +328,7 @@ class _Run:
         """Store the run's Git objects, point its experiment ref at it and pull its outputs into the cache."""
         result = ExpResult(**outcome["result"])
         with CommitLock(self.git):
-            unpack_objects(self.git, outcome["objects"])
+            self.git.import_objects(outcome["objects"])
             old = self.git.get_ref(result.ref)
             if old is not None and old != result.rev and not entry.force:
                 if result.checkpoints or not _same_commit(self.git, old, result.rev):

@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -148,6 +149,14 @@ class Git:
         #: The Git directory every work tree of the repository shares: objects, refs, config.
         self.common_dir = Path(self.repo.commondir())
         self._identity: tuple[bytes, bytes] | None = None
+
+    @classmethod
+    def init_bare(cls, path: Path) -> Git:
+        """Create an empty bare repository in the new folder ``path`` (a store for another's objects)."""
+        from dulwich.repo import Repo
+
+        Repo.init_bare(str(path), mkdir=True).close()
+        return cls(path)
 
     # ----------------------------------------------------------------- revisions
     def head(self) -> str:
@@ -470,6 +479,50 @@ class Git:
     def read_blob(self, sha: bytes) -> bytes:
         """Content of the blob ``sha`` (as a :data:`FileEntry` holds it)."""
         return self.repo.object_store[sha].as_raw_string()
+
+    def export_objects(self, commits: Iterable[str], *, exclude: Iterable[str] = ()) -> bytes:
+        """The ``commits`` with their trees and blobs (not their parents), as bytes for
+        :meth:`import_objects` in another repository: how a Dask task carries its Git objects.
+
+        Objects in ``exclude`` are left out, and so is everything under an excluded tree (the other side
+        has it). The format, ``<type> <size>\\n<raw>`` records compressed, is dulwich-version independent.
+        """
+        store = self.repo.object_store
+        seen = {sha.encode() for sha in exclude}
+        out = bytearray()
+        todo = [sha.encode() for sha in commits]
+        while todo:
+            obj_id = todo.pop()
+            if obj_id in seen:
+                continue
+            seen.add(obj_id)
+            obj = store[obj_id]
+            raw = obj.as_raw_string()
+            out += b"%d %d\n" % (obj.type_num, len(raw))
+            out += raw
+            if obj.type_name == b"commit":
+                todo.append(obj.tree)
+            elif obj.type_name == b"tree":
+                todo.extend(item.sha for item in obj.iteritems() if not _is_gitlink(item.mode))
+        return zlib.compress(bytes(out), 1)
+
+    def import_objects(self, data: bytes) -> list[str]:
+        """Store the objects :meth:`export_objects` wrote (those missing, in one pack); returns every sha."""
+        from dulwich.objects import ShaFile
+
+        raw = zlib.decompress(data)
+        objects = []
+        pos = 0
+        while pos < len(raw):
+            end = raw.index(b"\n", pos)
+            type_num, size = (int(part) for part in raw[pos:end].split())
+            objects.append(ShaFile.from_raw_string(type_num, raw[end + 1 : end + 1 + size]))
+            pos = end + 1 + size
+        store = self.repo.object_store
+        new = [(obj, None) for obj in objects if obj.id not in store]
+        if new:
+            store.add_objects(new)
+        return [obj.id.decode() for obj in objects]
 
     def add_linked_workspace(self, path: Path, *, files_of: str, head: str) -> None:
         """Check out the files of commit ``files_of`` into the new folder ``path``, with HEAD detached at

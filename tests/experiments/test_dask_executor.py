@@ -19,8 +19,6 @@ from jupyter_exp.experiments.dask_executor import (
     DaskExecutor,
     DaskExecutorError,
     Job,
-    commit_closure,
-    pack_objects,
     run_queued_entry,
 )
 from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries, run_all
@@ -152,7 +150,7 @@ def test_a_worker_that_cannot_see_the_shared_cache_says_to_add_a_remote(
     exps: Experiments, baseline: str
 ) -> None:
     entry = exps.run(["train.lr=0.4"], queue=True)
-    objects = pack_objects(exps.git, commit_closure(exps.git, entry.rev))
+    objects = exps.git.export_objects([entry.rev])
     job = Job(entry.rev, baseline, None, (), False, objects, None, None, "/nonexistent/cache", "stop")
     outcome = run_queued_entry(job)
     assert "cannot see it" in outcome["error"] and "remote add -d" in outcome["error"]

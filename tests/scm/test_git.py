@@ -193,6 +193,29 @@ def test_blobs_and_a_linked_workspace_sharing_objects_and_refs(repo: Path, tmp_p
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
 
 
+def test_objects_exported_to_a_bare_repository_and_back(repo: Path, tmp_path: Path) -> None:
+    g = Git(repo)
+    base = g.head()
+    files = g.flatten(base)
+    files["params.yaml"] = (0o100644, g.write_blob(b"lr: 0.5\n"))
+    queued = g.commit_tree(g.write_tree(files), [base], "queued")
+    store = Git.init_bare(tmp_path / "store.git")
+    shipped = store.import_objects(g.export_objects([queued, base]))
+    assert set(shipped) == set(git(repo, "rev-list", "--objects", "--no-object-names", queued).split())
+    store.set_ref("refs/heads/queued", queued)  # fsck then checks that the commits arrived whole
+    subprocess.run(["git", "fsck", "--strict"], cwd=store.root, check=True, capture_output=True)
+    assert git(store.root, "show", "queued:params.yaml") == "lr: 0.5"
+
+    files["src/train.py"] = (0o100644, store.write_blob(b"print('made')\n"))
+    made = store.commit_tree(store.write_tree(files), [queued], "made on the other side")
+    back = g.import_objects(store.export_objects([made], exclude=shipped))
+    new_objects = git(repo, "rev-list", "--objects", "--no-object-names", made, f"^{queued}").split()
+    assert sorted(back) == sorted(new_objects) and len(back) == 4  # commit, root tree, src tree, blob
+    g.set_ref("refs/exps/made", made)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
+    assert git(repo, "show", "refs/exps/made:src/train.py") == "print('made')"
+
+
 def test_dirty_paths_and_is_ignored(repo: Path) -> None:
     g = Git(repo)
     assert g.dirty_paths() == []
