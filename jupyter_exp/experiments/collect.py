@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_exp import serialize
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
-from jupyter_exp.scm.git import FileEntry, Git, GitTree
+from jupyter_exp.scm.git import FileEntry, Git
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
@@ -134,10 +134,9 @@ class Collector:
         hit = cache.get(sha)
         if hit is not None:
             return RevData.from_json(hit)
-        commit = self.git.repo[sha.encode()]
-        data = self.read(GitTree(self.git.repo.object_store, commit.tree))
-        data.time, data.tz = commit.commit_time, commit.commit_timezone
-        data.parents = [p.decode() for p in commit.parents]
+        commit = self.git.tree_at_commit(sha)
+        data = self.read(commit.tree)
+        data.time, data.tz, data.parents = commit.time, commit.tz, commit.parents
         cache[sha] = data.to_json()
         self._dirty = True
         return data

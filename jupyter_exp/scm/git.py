@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jupyter_exp.errors import NotARepoError, SCMError
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dulwich.objects import Tree
     from dulwich.repo import Repo as DulwichRepo
 
-__all__ = ["CommitInfo", "Git", "GitTree", "FileEntry"]
+__all__ = ["CommitInfo", "Git", "GitTree", "FileEntry", "TreeAtCommit"]
 
 #: (mode, blob sha) of one file in a tree, keyed by its POSIX path.
 FileEntry = tuple[int, bytes]
@@ -116,6 +116,15 @@ class GitTree:
                 yield from self.walk_files(child)
             elif not _is_gitlink(mode):
                 yield child, mode, sha
+
+
+class TreeAtCommit(NamedTuple):
+    """A commit's files with its time and parents (see :meth:`Git.tree_at_commit`)."""
+
+    tree: GitTree
+    time: int  # commit time, seconds since the epoch
+    tz: int  # commit timezone offset, seconds
+    parents: list[str]
 
 
 def _is_gitlink(mode: int) -> bool:
@@ -231,6 +240,17 @@ class Git:
         """Read-only view of the files of ``rev`` (no checkout)."""
         sha = self.resolve(rev)
         return GitTree(self.repo.object_store, self.repo[sha.encode()].tree)
+
+    def tree_at_commit(self, sha: str) -> TreeAtCommit:
+        """The files, time and parents of commit ``sha`` from one object read, without the decoding
+        :meth:`commit_info` does: what ``exp show`` reads of every commit it has not seen yet."""
+        commit = self.repo[sha.encode()]
+        return TreeAtCommit(
+            GitTree(self.repo.object_store, commit.tree),
+            commit.commit_time,
+            commit.commit_timezone,
+            [p.decode() for p in commit.parents],
+        )
 
     def commit_info(self, sha: str) -> CommitInfo:
         commit = self.repo[sha.encode()]

@@ -60,6 +60,11 @@ def test_commit_info(repo: Path) -> None:
     assert info.parents == ()
     assert "Tester" in info.author
     assert abs(info.time.timestamp() - int(git(repo, "log", "-1", "--format=%ct"))) < 1
+    second = commit_file(repo, "a.txt", "a", "second")
+    at = g.tree_at_commit(second)
+    assert at.tree.read_bytes("a.txt") == b"a" and at.parents == [info.sha]
+    assert at.time == int(git(repo, "log", "-1", "--format=%ct"))
+    assert at.tz == int(info.time.utcoffset().total_seconds())  # same machine, same zone
 
 
 def test_tree_reads_a_commit_without_checkout(repo: Path) -> None:
