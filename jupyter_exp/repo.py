@@ -176,12 +176,13 @@ class Repo:
         return chosen
 
     def _data_objects(
-        self, stages: list[str] | None, *, all_branches: bool, all_commits: bool
+        self, targets: Iterable[str] | None, *, all_branches: bool, all_commits: bool
     ) -> dict[str, str]:
-        """md5 -> output path of the cached outputs of the workspace (those ``stages``) and, with the flags,
-        of every branch tip or every commit."""
+        """md5 -> output path of the cached outputs of the workspace (the ``targets``' stages) and, with the
+        flags, of every branch tip or every commit."""
         from jupyter_exp.experiments.manage import commit_outputs, recorded_outputs
 
+        stages = self._target_stages(targets) if targets else None
         objects = recorded_outputs(WorkspaceTree(self.root), self.pipeline.dvcfiles(), stages=stages)
         revs: set[str] = set()
         if all_branches:
@@ -206,8 +207,7 @@ class Repo:
         """Upload the cached outputs the data remote (default: ``core.remote``) lacks."""
         from jupyter_exp.data.remote import get_remote
 
-        stages = self._target_stages(targets) if targets else None
-        objects = self._data_objects(stages, all_branches=all_branches, all_commits=all_commits)
+        objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
         return get_remote(self.root, remote).push(self.pipeline.cache, objects, jobs=jobs, progress=progress)
 
     def fetch(
@@ -223,8 +223,7 @@ class Repo:
         """Download into the cache the outputs' objects it lacks from the data remote."""
         from jupyter_exp.data.remote import get_remote
 
-        stages = self._target_stages(targets) if targets else None
-        objects = self._data_objects(stages, all_branches=all_branches, all_commits=all_commits)
+        objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
         return get_remote(self.root, remote).fetch(self.pipeline.cache, objects, jobs=jobs, progress=progress)
 
     def pull(
