@@ -371,16 +371,10 @@ class Remote:
         def send(md5: str) -> None:
             self.upload(cache.object_path(md5), md5)
 
-        self._pool(send, upload_files, jobs=jobs, what="upload to", progress=progress, total=total)
-        self._pool(
-            send,
-            upload_dirs,
-            jobs=jobs,
-            what="upload to",
-            progress=progress,
-            done=len(upload_files),
-            total=total,
-        )
+        done = 0
+        for batch in (upload_files, upload_dirs):  # manifests after the files they vouch for
+            self._pool(send, batch, jobs=jobs, what="upload to", progress=progress, done=done, total=total)
+            done += len(batch)
         if local_missing:
             raise RemoteError(
                 f"{len(local_missing)} object(s) are neither in the cache nor on {self._describe()}: "
