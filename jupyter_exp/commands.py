@@ -156,8 +156,13 @@ def command(
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # never exit the kernel: raise instead
+    """Never prints or exits (a notebook kernel must survive `--help` and bad words): it raises instead."""
+
+    def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def print_help(self, file: Any = None) -> None:
+        raise _HelpShown(self.format_help())
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:
         raise _HelpShown(message or "")
@@ -165,6 +170,16 @@ class _Parser(argparse.ArgumentParser):
 
 class _HelpShown(Exception):
     pass
+
+
+_GROUP_HELP = {
+    "stage": "List the resolved stages, or add one to dvc.yaml",
+    "metrics": "Show metrics, or compare them across revisions and experiments",
+    "params": "Compare params across revisions and experiments",
+    "plots": "Plot metrics files of the workspace or of several revisions on one offline page",
+    "remote": "Configure data remotes (any fsspec URL)",
+    "data": "Push, fetch and pull cached outputs to and from a data remote",
+}
 
 
 def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
@@ -179,7 +194,7 @@ def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
         spec = COMMANDS[name]
         parent, _, leaf = name.rpartition(" ")
         if parent not in groups:
-            group_parser = groups[""].add_parser(parent, help=f"{parent} commands")
+            group_parser = groups[""].add_parser(parent, help=_GROUP_HELP.get(parent, f"{parent} commands"))
             groups[parent] = group_parser.add_subparsers(dest=f"{parent}_command", metavar="COMMAND")
             group_parser.set_defaults(_group=group_parser)
         sub = groups[parent].add_parser(leaf, help=spec.help, description=spec.help)
@@ -200,24 +215,13 @@ def parse(argv: Sequence[str], prog: str = "jupyter exp") -> tuple[Command | Non
         words = words[1:]
     try:
         args = parser.parse_args(words)
-    except _HelpShown:
-        return None, argparse.Namespace(), _help_for(parser, argv)
+    except _HelpShown as shown:
+        return None, argparse.Namespace(), str(shown)
     spec = getattr(args, "_command", None)
     if spec is None:
         group = getattr(args, "_group", parser)
         return None, args, group.format_help()
     return spec, args, ""
-
-
-def _help_for(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
-    words = [w for w in argv if not w.startswith("-")]
-    current = parser
-    for word in words:
-        sub = next((a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
-        if sub is None or word not in sub.choices:
-            break
-        current = sub.choices[word]
-    return current.format_help()
 
 
 def execute(argv: Sequence[str], ctx: Context, prog: str = "jupyter exp") -> Any:
@@ -499,13 +503,12 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     from jupyter_exp.metrics import render_metrics_diff
-    from jupyter_exp.params import diff_json
 
-    old, new = _diff_revs(args.a_rev, args.b_rev)
-    rows = ctx.repo().metrics.diff(old, new, args.targets, all=args.all)
-    if args.json:
-        return JSON(diff_json(rows))
-    return render_metrics_diff(rows, markdown=args.md, precision=args.precision)
+    return _diff_result(
+        args,
+        ctx.repo().metrics.diff,
+        lambda rows: render_metrics_diff(rows, markdown=args.md, precision=args.precision),
+    )
 
 
 @command(
@@ -516,13 +519,20 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     writes=False,
 )
 def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.params import diff_json, render_params_diff
+    from jupyter_exp.params import render_params_diff
+
+    return _diff_result(args, ctx.repo().params.diff, lambda rows: render_params_diff(rows, markdown=args.md))
+
+
+def _diff_result(
+    args: argparse.Namespace, diff: Callable[..., list[Any]], render: Callable[[list[Any]], str]
+) -> Any:
+    """What ``metrics diff`` and ``params diff`` share: DVC's default revisions, then JSON or a table."""
+    from jupyter_exp.params import diff_json
 
     old, new = _diff_revs(args.a_rev, args.b_rev)
-    rows = ctx.repo().params.diff(old, new, args.targets, all=args.all)
-    if args.json:
-        return JSON(diff_json(rows))
-    return render_params_diff(rows, markdown=args.md)
+    rows = diff(old, new, args.targets, all=args.all)
+    return JSON(diff_json(rows)) if args.json else render(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -555,7 +565,9 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
             raise UsageError(f"run: --jobs must be at least 1, not {args.jobs}")
         if args.executor == "local" and args.dask:
             raise UsageError("run: --dask runs the queue on Dask; it cannot go with --executor local")
-        use_dask = args.dask or args.executor == "dask"  # without an address: a local cluster of --jobs workers
+        use_dask = (
+            args.dask or args.executor == "dask"
+        )  # without an address: a local cluster of --jobs workers
         results = repo.experiments.run_all(jobs=args.jobs, stop=ctx.stop, dask=use_dask)
         failed = [r for r in results if r.error]
         if failed:
