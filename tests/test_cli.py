@@ -82,6 +82,15 @@ def test_usage_errors_exit_2(git_repo: Path) -> None:
     assert done.returncode == 2 and "frobnicate" in done.stderr
 
 
+def test_help_is_printed_once_and_names_every_command(tmp_path: Path) -> None:
+    done = jx(tmp_path, "--help")
+    assert done.returncode == 0 and done.stdout.count("usage:") == 1
+    for command in ("repro", "status", "run", "show", "diff", "apply", "metrics", "plots", "stage", "data"):
+        assert f"    {command} " in done.stdout
+    done = jx(tmp_path, "exp", "run", "--help")  # `jupyter-exp exp run` is `jupyter exp run`, as `dvc exp run`
+    assert done.returncode == 0 and done.stdout.startswith("usage: jupyter exp run") and "--set-param" in done.stdout
+
+
 def test_init_then_repro_and_status_end_to_end(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     init = jx(tmp_path, "init")
