@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -19,7 +20,16 @@ from pathlib import Path
 
 from jupyter_exp.errors import CacheError, DirtyWorkspaceError
 
-from .hashing import DIR_SUFFIX, Hasher, HashInfo, Progress, TreeEntry, manifest_bytes, parse_manifest
+from .hashing import (
+    CHUNK_SIZE,
+    DIR_SUFFIX,
+    Hasher,
+    HashInfo,
+    Progress,
+    TreeEntry,
+    manifest_bytes,
+    parse_manifest,
+)
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 CACHE_MODE = 0o444
@@ -187,6 +197,42 @@ class Cache:
         if progress is not None:
             progress(total, total)
         return info
+
+    def ingest(self, path: str | os.PathLike[str], progress: Progress | None = None) -> HashInfo:
+        """Hash a file and copy it into the cache in one read (``save`` reads it twice).
+
+        For outputs rewritten on every use, such as a model saved at each checkpoint: their hash is
+        never in the state db, so hashing then copying would read the whole file two times.
+        """
+        abspath = self.root / path
+        st = os.stat(abspath)
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_beside(self.objects_dir / "ingest")
+        hasher = hashlib.md5(usedforsecurity=False)
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        done = 0
+        try:
+            with open(abspath, "rb", buffering=0) as src, open(tmp, "wb") as out:
+                while count := src.readinto(buf):
+                    hasher.update(view[:count])
+                    out.write(view[:count])
+                    done += count
+                    if progress is not None:
+                        progress(done, st.st_size)
+            md5 = hasher.hexdigest()
+            dst = self.object_path(md5)
+            if dst.is_file():
+                tmp.unlink()
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, CACHE_MODE)
+                os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.hasher.remember(str(abspath), md5)
+        return HashInfo(md5, done, None, bool(st.st_mode & stat.S_IXUSR))
 
     def _write_object(self, dst: Path, data: bytes) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)

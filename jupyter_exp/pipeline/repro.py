@@ -447,7 +447,12 @@ class Pipeline:
             # Checkpoint outputs are copied into the cache, never linked: training rewrites them in
             # place, which through a hardlink or symlink would overwrite the previous checkpoint's object.
             cache = self.copy_cache if out.checkpoint else self.cache
-            info = self._save(cache, out.path) if out.cache else self._hash_with_progress(out.path)
+            if not out.cache:
+                info = self._hash_with_progress(out.path)
+            elif out.checkpoint and full.is_file():  # a new model at each checkpoint: hash and copy in one read
+                info = cache.ingest(out.path, self._bar(f"Caching {out.path}"))
+            else:
+                info = self._save(cache, out.path)
             entries.append(info.to_lock_entry(out.def_path))
         return entries
 

@@ -219,3 +219,17 @@ def test_gc_keeps_referenced_objects_and_dir_contents(tmp_path: Path, cache: Cac
     assert set(cache.all_objects()) == {dir_info.md5, keep.md5, *(md5(d) for d in files.values())}
     assert cache.gc({keep.md5}) == 4
     assert list(cache.all_objects()) == [keep.md5]
+
+
+def test_ingest_hashes_and_caches_a_file_in_one_read(tmp_path: Path, cache: Cache) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    write_bytes(tmp_path / "model.pt", data)
+    info = cache.ingest("model.pt")
+    assert info == HashInfo(md5(data), len(data), None, False)
+    obj = cache.object_path(info.md5)
+    assert obj.read_bytes() == data and not obj.stat().st_mode & stat.S_IWUSR
+    assert not [p for p in cache.objects_dir.rglob("*.tmp")]  # no temporary file left behind
+    reads = cache.hasher.stats.bytes_read
+    assert cache.hasher.hash("model.pt").md5 == info.md5  # remembered: not read again
+    assert cache.hasher.stats.bytes_read == reads
+    assert cache.ingest("model.pt") == info  # an object already present is kept as it is
