@@ -169,17 +169,10 @@ class Experiments:
     ) -> list[str]:
         """Remove experiments whose baselines are not kept, and the queue unless ``queued`` (as DVC);
         ``confirm`` asks the user first."""
-        from jupyter_exp.experiments.manage import gc
+        from jupyter_exp.experiments.manage import KeptBaselines, gc
 
-        removed = gc(
-            self.git,
-            workspace=workspace,
-            all_branches=all_branches,
-            all_tags=all_tags,
-            all_commits=all_commits,
-            queued=queued,
-            confirm=confirm,
-        )
+        kept = KeptBaselines(workspace, all_branches, all_tags, all_commits)
+        removed = gc(self.git, kept, queued=queued, confirm=confirm)
         self.log(f"Removed {len(removed)} experiments." if removed else "No experiments to remove.")
         return removed
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments import queue as exp_queue
@@ -76,54 +77,58 @@ def remove(
     return _drop(git, dict.fromkeys(chosen), refs) + exp_queue.remove_entries(git, dict.fromkeys(dequeued))
 
 
-def gc_candidates(
-    git: Git,
-    *,
-    workspace: bool = False,
-    all_branches: bool = False,
-    all_tags: bool = False,
-    all_commits: bool = False,
-) -> list[ExpRef]:
-    """Experiments whose baseline is not among the kept commits (HEAD is always kept)."""
-    if not (workspace or all_branches or all_tags or all_commits):
+@dataclass(frozen=True)
+class KeptBaselines:
+    """Which commits ``exp gc`` keeps the experiments of (HEAD always; DVC's ``-w``/``-a``/``-T``/``-A``)."""
+
+    workspace: bool = False
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+    def commits(self, git: Git) -> set[str]:
+        """The baselines whose experiments stay."""
+        keep = {git.head()}
+        if self.all_branches:
+            keep.update(git.branches().values())
+        if self.all_tags:
+            keep.update(git.tags().values())
+        if self.all_commits:
+            keep.update(git.all_commits())
+        return keep
+
+
+def gc_candidates(git: Git, kept: KeptBaselines) -> list[ExpRef]:
+    """Experiments whose baseline is not among the kept commits."""
+    if not (kept.workspace or kept.all_branches or kept.all_tags or kept.all_commits):
         raise ExperimentError(
             "Either of `-w|--workspace`, `-a|--all-branches`, `-T|--all-tags` or `--all-commits` needs to be set."
         )
     refs = exp_refs(git)
     if not refs:  # nothing to collect (and a repository without commits has no HEAD to keep)
         return []
-    keep = {git.head()}
-    if all_branches:
-        keep.update(git.branches().values())
-    if all_tags:
-        keep.update(git.tags().values())
-    if all_commits:
-        keep.update(git.all_commits())
+    keep = kept.commits(git)
     return [info for info in refs if info.baseline not in keep]
 
 
 def gc(
     git: Git,
+    kept: KeptBaselines,
     *,
-    workspace: bool = False,
-    all_branches: bool = False,
-    all_tags: bool = False,
-    all_commits: bool = False,
     queued: bool = False,
     confirm: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """Remove the experiments :func:`gc_candidates` finds and, unless ``queued``, the queue (as DVC does),
     after ``confirm(question)`` when given."""
-    doomed = gc_candidates(
-        git, workspace=workspace, all_branches=all_branches, all_tags=all_tags, all_commits=all_commits
-    )
+    doomed = gc_candidates(git, kept)
     dequeued = [] if queued else exp_queue.entries(git)
     if not doomed and not dequeued:
         return []
     question = (
         "This will remove all experiments except those derived from the workspace"
-        f"{' and all git branches' if all_branches else ''}{' and all git tags' if all_tags else ''}"
-        f"{' and all git commits' if all_commits else ''} of the current repo."
+        f"{' and all git branches' if kept.all_branches else ''}"
+        f"{' and all git tags' if kept.all_tags else ''}"
+        f"{' and all git commits' if kept.all_commits else ''} of the current repo."
         f" Run queued experiments will be {'preserved' if queued else 'removed'}. Are you sure?"
     )
     if confirm is not None and not confirm(question):
