@@ -116,8 +116,9 @@ def _finite(value: Any) -> Any:
 
 
 def _api(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Map user errors to JSON answers: no repo -> 404, other user errors and bad requests -> 400, a queue
-    already running -> 409."""
+    """An endpoint: login and authorisation first (``auth_resource``: GET reads, POST writes), then user
+    errors as JSON answers: no repo -> 404, other user errors and bad requests -> 400, a queue already
+    running -> 409."""
 
     @functools.wraps(method)
     async def wrapper(self: ExpHandler, *args: Any) -> None:
@@ -130,7 +131,7 @@ def _api(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None
         except Conflict as err:
             self.fail(409, err)
 
-    return wrapper
+    return web.authenticated(authorized(wrapper))
 
 
 class ExpHandler(APIHandler):
@@ -185,6 +186,13 @@ class ExpHandler(APIHandler):
         log = messages.append if messages is not None else None
         return Repo(self.folder(path), log=log)
 
+    async def on_repo(self, path: str, work: Callable[[Repo], T]) -> tuple[T, list[str]]:
+        """``work`` on the repository holding ``path``, in the thread executor; returns its result and the
+        messages it logged."""
+        messages: list[str] = []
+        result = await self.in_thread(lambda: work(self.open_repo(path, messages)))
+        return result, messages
+
     def root_label(self, repo: Repo) -> str:
         """The repository root as the file browser names it (relative to the server root when inside)."""
         root = Path(self.settings["server_root_dir"]).expanduser().resolve()
@@ -194,32 +202,23 @@ class ExpHandler(APIHandler):
 class ExperimentsHandler(ExpHandler):
     """``GET experiments?path=``: the ``exp show`` rows in ``ExpTable.to_json()`` shape, plus the repo root."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def get(self) -> None:
-        path = self.get_query_argument("path", "")
-
-        def show() -> dict[str, Any]:
-            repo = self.open_repo(path)
+        def show(repo: Repo) -> dict[str, Any]:
             return {"root": self.root_label(repo), "rows": json.loads(repo.experiments.show().to_json())}
 
-        self.reply(await self.in_thread(show))
+        table, _ = await self.on_repo(self.get_query_argument("path", ""), show)
+        self.reply(table)
 
 
 class StatusHandler(ExpHandler):
     """``GET status?path=``: the repo root, its queue (queued/failed counts) and the background run, if any."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def get(self) -> None:
-        path = self.get_query_argument("path", "")
-
-        def status() -> dict[str, Any]:
+        def status(repo: Repo) -> dict[str, Any]:
             from jupyter_exp.experiments.queue import entries
 
-            repo = self.open_repo(path)
             queue = entries(repo.scm)
             run = self.queue_runs.get(repo.root)
             return {
@@ -230,59 +229,50 @@ class StatusHandler(ExpHandler):
                 "run": run.to_dict() if run else None,
             }
 
-        self.reply(await self.in_thread(status))
+        state, _ = await self.on_repo(self.get_query_argument("path", ""), status)
+        self.reply(state)
 
 
 class ApplyHandler(ExpHandler):
     """``POST apply {path, rev, force}``: bring an experiment into the workspace."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def post(self) -> None:
         data = self.body()
         path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
         force = self.field(data, "force", bool, False)
-        messages: list[str] = []
-        sha = await self.in_thread(lambda: self.open_repo(path, messages).experiments.apply(rev, force=force))
+        sha, messages = await self.on_repo(path, lambda repo: repo.experiments.apply(rev, force=force))
         self.reply({"rev": sha, "messages": messages})
 
 
 class BranchHandler(ExpHandler):
     """``POST branch {path, rev, branch}``: a Git branch from an experiment."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def post(self) -> None:
         data = self.body()
         path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
         branch = self.field(data, "branch", str)
-        message = await self.in_thread(lambda: self.open_repo(path).experiments.branch(rev, branch))
+        message, _ = await self.on_repo(path, lambda repo: repo.experiments.branch(rev, branch))
         self.reply({"branch": branch, "messages": [message]})
 
 
 class RemoveHandler(ExpHandler):
     """``POST remove {path, names}``: remove experiments or queued entries by name or sha."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def post(self) -> None:
         data = self.body()
         path, names = self.field(data, "path", str, ""), self.field(data, "names", list)
         if not names or not all(isinstance(n, str) and n for n in names):
             raise BadRequest("'names' must be a non-empty list of experiment names")
-        messages: list[str] = []
-        removed = await self.in_thread(lambda: self.open_repo(path, messages).experiments.remove(names))
+        removed, messages = await self.on_repo(path, lambda repo: repo.experiments.remove(names))
         self.reply({"removed": removed, "messages": messages})
 
 
 class RunHandler(ExpHandler):
     """``POST run {path, params: ["k=v"], name?, queue: true}``: queue an experiment (nothing runs here)."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def post(self) -> None:
         data = self.body()
@@ -294,9 +284,8 @@ class RunHandler(ExpHandler):
             raise BadRequest(
                 "only queued runs are accepted here ('queue': true); start the queue with POST run_all"
             )
-        messages: list[str] = []
-        result = await self.in_thread(
-            lambda: self.open_repo(path, messages).experiments.run(params, name=name, queue=True)
+        result, messages = await self.on_repo(
+            path, lambda repo: repo.experiments.run(params, name=name, queue=True)
         )
         self.reply({"name": result.name, "rev": result.rev, "queued": True, "messages": messages})
 
@@ -304,8 +293,6 @@ class RunHandler(ExpHandler):
 class RunAllHandler(ExpHandler):
     """``POST run_all {path, jobs?}``: start the queue in a background thread; answers 202 at once."""
 
-    @web.authenticated
-    @authorized
     @_api
     async def post(self) -> None:
         data = self.body()
@@ -324,8 +311,6 @@ class PlotsHandler(ExpHandler):
     The page is rendered into a temporary folder so a GET never writes into the user's repository.
     """
 
-    @web.authenticated
-    @authorized
     @_api
     async def get(self) -> None:
         path = self.get_query_argument("path", "")
@@ -333,12 +318,11 @@ class PlotsHandler(ExpHandler):
         if not revs:
             raise BadRequest("'revs' must name at least one revision (comma separated)")
 
-        def page() -> str:
-            repo = self.open_repo(path)
+        def page(repo: Repo) -> str:
             with tempfile.TemporaryDirectory(prefix="jupyter-exp-plots-") as out:
                 return repo.plots.diff(revs, out_dir=out).read_text(encoding="utf-8")
 
-        html = await self.in_thread(page)
+        html, _ = await self.on_repo(path, page)
         self.finish(html, set_content_type="text/html; charset=utf-8")
 
 
