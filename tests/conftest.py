@@ -182,6 +182,12 @@ class CliResult:
 CliRunner = Callable[..., CliResult]
 
 
+def ok(result: CliResult) -> str:
+    """The output of a CLI run that must succeed (otherwise the test fails showing the exit code and output)."""
+    assert result.code == 0, f"exit {result.code}\n{result.out}\n{result.err}"
+    return result.out
+
+
 @pytest.fixture
 def run_cli(git_repo: Path) -> CliRunner:
     """``run_cli(*words, cwd=None)``: ``jupyter_exp.cli.main`` in-process, output captured."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import CliRunner
+from conftest import CliRunner, git, md5, ok
 
 TRAIN = """\
 import yaml
@@ -23,15 +21,6 @@ stages:
     params: [lr]
     outs: [model.bin]
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def ok(result: object) -> str:
-    assert result.code == 0, f"exit {result.code}\n{result.out}\n{result.err}"  # type: ignore[attr-defined]
-    return result.out  # type: ignore[attr-defined]
 
 
 def objects(store: Path) -> set[str]:
@@ -215,7 +204,7 @@ def test_exp_push_and_pull_carry_every_checkpoint(git_repo: Path, tmp_path: Path
     git(git_repo, "push", "-q", "origin", "main")
     ok(run_cli("run", "-n", "ckpt"))
     ok(run_cli("push", "origin", "ckpt"))
-    steps = {hashlib.md5(f"model at step {i}".encode()).hexdigest() for i in range(3)}
+    steps = {md5(f"model at step {i}".encode()) for i in range(3)}
     assert steps <= objects(store)
 
     other = clone(bare, tmp_path / "other")

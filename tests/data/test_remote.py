@@ -5,12 +5,12 @@ Remotes are real: fsspec's in-memory file system (``memory://``), local folders 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from pathlib import Path
 
 import pytest
+from conftest import files_under, md5, write_bytes
 
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
@@ -26,28 +26,14 @@ from jupyter_exp.data.remote import (
 )
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def files_under(path: Path) -> dict[str, bytes]:
-    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> tuple[Cache, dict[str, HashInfo]]:
     """A cache holding a directory (three files) and a single file, as ``add`` leaves it."""
     root = tmp_path / "ws"
-    write(root / "data" / "a.txt", b"alpha\n")
-    write(root / "data" / "sub" / "b.txt", b"beta\n")
-    write(root / "data" / "sub" / "c.bin", os.urandom(5000))
-    write(root / "model.bin", b"weights")
+    write_bytes(root / "data" / "a.txt", b"alpha\n")
+    write_bytes(root / "data" / "sub" / "b.txt", b"beta\n")
+    write_bytes(root / "data" / "sub" / "c.bin", os.urandom(5000))
+    write_bytes(root / "model.bin", b"weights")
     cache = Cache(root)
     return cache, {"data": cache.save("data"), "model.bin": cache.save("model.bin")}
 
@@ -120,7 +106,7 @@ def test_memory_and_file_url_remotes(workspace: tuple[Cache, dict[str, HashInfo]
 def test_many_objects_in_parallel_with_progress(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     for i in range(300):
-        write(root / "many" / f"{i:03}.txt", f"file {i}\n".encode())
+        write_bytes(root / "many" / f"{i:03}.txt", f"file {i}\n".encode())
     cache = Cache(root)
     info = cache.save("many")
     remote = memory_remote()
@@ -209,7 +195,7 @@ def test_unreachable_remotes(workspace: tuple[Cache, dict[str, HashInfo]], tmp_p
     cache, infos = workspace
     with pytest.raises(RemoteError, match=r"remote 'gone' \(.*nowhere\) is unreachable"):
         Remote("gone", str(tmp_path / "nowhere")).fetch(Cache(tmp_path / "clone"), objects_of(infos))
-    blocker = write(tmp_path / "a-file", b"not a folder")
+    blocker = write_bytes(tmp_path / "a-file", b"not a folder")
     with pytest.raises(RemoteError, match=r"cannot (list|upload to) remote 'blocked'"):
         Remote("blocked", str(blocker / "store")).push(cache, objects_of(infos))
     with pytest.raises(RemoteError, match="unusable url 'nosuchproto://x'"):

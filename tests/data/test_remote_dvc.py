@@ -6,35 +6,12 @@ without extras. Repositories move between the tools as Git clones, without any c
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DVC, CliRunner
+from conftest import CliRunner, files_under, git, ok, run_dvc, write_bytes
 
 pytestmark = pytest.mark.dvc
-
-
-def dvc(cwd: Path, *args: str) -> str:
-    assert DVC is not None
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run([str(DVC), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def ok(result: object) -> str:
-    assert result.code == 0, f"exit {result.code}\n{result.out}\n{result.err}"  # type: ignore[attr-defined]
-    return result.out  # type: ignore[attr-defined]
-
-
-def files_under(path: Path) -> dict[str, bytes]:
-    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def make_data(root: Path) -> None:
@@ -45,8 +22,7 @@ def make_data(root: Path) -> None:
         "data/big.bin": bytes(range(256)) * 4000,
         "model.pkl": b"\x80\x04weights",
     }.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
+        write_bytes(root / rel, data)
 
 
 def test_dvc_pulls_what_we_push(git_repo: Path, tmp_path: Path, run_cli: CliRunner) -> None:
@@ -66,21 +42,21 @@ def test_dvc_pulls_what_we_push(git_repo: Path, tmp_path: Path, run_cli: CliRunn
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(git_repo), str(clone))
-    before = dvc(clone, "status", "--cloud")  # "deleted": on the remote, not in the (empty) cache
+    before = run_dvc(clone, "status", "--cloud")  # "deleted": on the remote, not in the (empty) cache
     assert "deleted:" in before and "missing:" not in before and "new:" not in before
-    dvc(clone, "pull")
-    assert "in sync" in dvc(clone, "status", "--cloud")
+    run_dvc(clone, "pull")
+    assert "in sync" in run_dvc(clone, "status", "--cloud")
     assert files_under(clone / "data") == files_under(git_repo / "data")
     assert (clone / "model.pkl").read_bytes() == (clone / "model.copy").read_bytes() == b"\x80\x04weights"
-    assert "up to date" in dvc(clone, "status")
+    assert "up to date" in run_dvc(clone, "status")
 
 
 def test_we_pull_what_dvc_pushes(git_repo: Path, tmp_path: Path, run_cli: CliRunner) -> None:
     make_data(git_repo)
     store = tmp_path / "dvc-store"
-    dvc(git_repo, "add", "data", "model.pkl")
-    dvc(git_repo, "remote", "add", "-d", "store", str(store))
-    dvc(git_repo, "push")
+    run_dvc(git_repo, "add", "data", "model.pkl")
+    run_dvc(git_repo, "remote", "add", "-d", "store", str(store))
+    run_dvc(git_repo, "push")
     git(git_repo, "add", ".")
     git(git_repo, "commit", "-q", "-m", "data by dvc")
 
@@ -90,4 +66,4 @@ def test_we_pull_what_dvc_pushes(git_repo: Path, tmp_path: Path, run_cli: CliRun
     assert files_under(clone / "data") == files_under(git_repo / "data")
     assert (clone / "model.pkl").read_bytes() == b"\x80\x04weights"
     assert ok(run_cli("data", "push", cwd=clone)).strip() == "Everything is up to date."
-    assert "in sync" in dvc(clone, "status", "--cloud")
+    assert "in sync" in run_dvc(clone, "status", "--cloud")
