@@ -7,7 +7,6 @@ experiments' plots in a new tab, sees an experiment queued elsewhere appear, and
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.browser
 PANEL = ".jx-panel"
 LOSS = "metrics:metrics.json:loss"
 EXPERIMENTS = {"lr-2": "train.lr=0.2", "lr-5": "train.lr=0.5", "lr-3": "train.lr=0.3"}
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Tester",
-    "GIT_AUTHOR_EMAIL": "tester@example.com",
-    "GIT_COMMITTER_NAME": "Tester",
-    "GIT_COMMITTER_EMAIL": "tester@example.com",
-}
 DVC_YAML = """\
 stages:
   train:
@@ -54,10 +47,9 @@ json.dump([{"step": i, "loss": round(1 - lr * i / 2, 4)} for i in range(3)], ope
 
 def make_repo(root: Path) -> Path:
     """A reproduced, committed pipeline with one experiment per ``EXPERIMENTS`` entry (made by the Repo API)."""
-    env = {**os.environ, **GIT_IDENTITY}
 
     def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
     root.mkdir()
     git("init", "-q", "-b", "main")
@@ -92,10 +84,8 @@ def experiment_names(page: Any) -> list[str]:
 
 
 def test_experiments_panel_lists_sorts_queues_compares_and_runs_the_queue(
-    chromium: Any, lab_server: LabServer, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+    chromium: Any, lab_server: LabServer, artifacts: Path, git_identity: None
 ) -> None:
-    for key, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
     repo = make_repo(lab_server.root / "panel-repo")
     page = chromium.new_page()
     console: list[str] = []

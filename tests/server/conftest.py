@@ -28,12 +28,6 @@ import pytest
 
 from jupyter_exp.repo import Repo
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Tester",
-    "GIT_AUTHOR_EMAIL": "tester@example.com",
-    "GIT_COMMITTER_NAME": "Tester",
-    "GIT_COMMITTER_EMAIL": "tester@example.com",
-}
 DVC_YAML = """\
 stages:
   train:
@@ -59,9 +53,8 @@ START_TIMEOUT = 60.0
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_IDENTITY}
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env)
-    return done.stdout.strip()
+    """The ``git`` CLI (tests/conftest.py's ``git``, which this package's modules cannot import)."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def make_project(root: Path, experiments: dict[str, list[str]]) -> Path:
@@ -185,8 +178,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     token, port = secrets.token_hex(16), _free_port()
     env = {
-        **os.environ,
-        **GIT_IDENTITY,
+        **os.environ,  # the server's own commits (apply, queue) need no identity, as in tests/browser
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_DATA_DIR": str(base / "data"),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
@@ -214,7 +206,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def project(server: Server, request: pytest.FixtureRequest) -> Path:
+def project(server: Server, request: pytest.FixtureRequest, git_identity: None) -> Path:
     """A fresh repository inside the served folder: experiments ``fast`` (lr 0.2) and ``slow`` (lr 0.05)."""
     return make_project(
         server.root / request.node.name, {"fast": ["train.lr=0.2"], "slow": ["train.lr=0.05"]}
