@@ -1,5 +1,6 @@
 """Shared fixtures and helpers: real Git (+ ``.dvc/``) repositories, the CLI run in-process, the ``git``
-and reference ``dvc`` CLIs, files written or committed from a dict, and the ``dvc`` marker.
+and reference ``dvc`` CLIs, files written or committed from a dict, notebooks run on a real kernel, and
+the ``dvc`` marker.
 
 Test modules import the helpers with ``from conftest import ...`` (see :func:`pytest_collectstart`).
 
@@ -18,6 +19,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +172,44 @@ def md5(data: bytes) -> str:
 def files_under(root: Path) -> dict[str, bytes]:
     """Every file below ``root`` by POSIX relative path, with its bytes."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- notebooks ---------------------------------------------------------------------------------------------
+
+
+def run_notebook(path: Path, saved: Path, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run the notebook ``path`` top to bottom on a real ``python3`` kernel started in its folder (``env``
+    added to the environment), then write it with its outputs to ``saved``. Returns ``notebook``, ``cells``
+    (code cells by their first line), ``saved`` and ``elapsed`` (seconds the run took)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    # jupyter_client swaps a kernelspec's bare `python` for this interpreter, so "python3" runs in .venv.
+    assert Path(sys.executable).parent.joinpath("python").exists()
+    client = NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    path_var = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    started = time.monotonic()
+    client.execute(env={**os.environ, "PATH": path_var, **(env or {})})
+    elapsed = time.monotonic() - started
+    nbformat.write(notebook, saved)
+    cells = {c.source.splitlines()[0]: c for c in notebook.cells if c.cell_type == "code"}
+    return {"notebook": notebook, "cells": cells, "saved": saved, "elapsed": elapsed}
+
+
+def outputs_text(cell: Any) -> str:
+    """What a notebook cell showed as text: streams, plain-text displays and results, tracebacks."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            parts.append(output["text"])
+        elif output["output_type"] in ("display_data", "execute_result"):
+            parts.append(output["data"].get("text/plain", ""))
+        elif output["output_type"] == "error":
+            parts.append("\n".join(output["traceback"]))
+    return "\n".join(parts)
 
 
 @dataclass

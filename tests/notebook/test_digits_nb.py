@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 import yaml
+from conftest import outputs_text, run_notebook
 from dulwich.repo import Repo as GitRepo
-from nbclient import NotebookClient
 
 from jupyter_exp import Repo
 
@@ -31,40 +28,15 @@ EXPERIMENTS = ("lr-0.01", "lr-0.1", "lr-0.03", "lr-0.03-long")
 pytestmark = pytest.mark.notebook
 
 
-def _outputs_text(cell: Any) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] in ("display_data", "execute_result"):
-            parts.append(output["data"].get("text/plain", ""))
-        elif output["output_type"] == "error":
-            parts.append("\n".join(output["traceback"]))
-    return "\n".join(parts)
-
-
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The notebook after a full run: cells keyed by their first line, the repository it built, its run time."""
-    notebook = nbformat.read(EXAMPLES / "digits.ipynb", as_version=4)
     scratch = tmp_path_factory.mktemp("digits")
-    client = NotebookClient(
-        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}
-    )
-    env = {
-        **os.environ,
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        "TMPDIR": str(scratch),  # the notebook's throw-away repository lands in pytest's tmp
-    }
-    started = time.monotonic()
-    client.execute(env=env)
-    elapsed = time.monotonic() - started
-    saved = scratch / "digits.ipynb"
-    nbformat.write(notebook, saved)
-    cells = {c.source.splitlines()[0]: c for c in notebook.cells if c.cell_type == "code"}
-    workdir = Path(re.search(r"Working in (\S+)", _outputs_text(notebook.cells[1])).group(1))
+    # TMPDIR: the notebook's throw-away repository lands in pytest's tmp.
+    executed = run_notebook(EXAMPLES / "digits.ipynb", scratch / "digits.ipynb", env={"TMPDIR": str(scratch)})
+    workdir = Path(re.search(r"Working in (\S+)", outputs_text(executed["notebook"].cells[1])).group(1))
     assert workdir.is_relative_to(scratch)
-    return {"cells": cells, "workdir": workdir, "saved": saved, "elapsed": elapsed}
+    return {**executed, "workdir": workdir}
 
 
 def cell(executed: dict[str, Any], first_line: str) -> Any:
@@ -72,7 +44,7 @@ def cell(executed: dict[str, Any], first_line: str) -> Any:
 
 
 def text(executed: dict[str, Any], first_line: str) -> str:
-    return _outputs_text(cell(executed, first_line))
+    return outputs_text(cell(executed, first_line))
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +64,8 @@ def table(executed: dict[str, Any]) -> dict[str, Any]:
 
 def test_runs_top_to_bottom_quickly(executed: dict[str, Any]) -> None:
     for code in executed["cells"].values():
-        assert all(o["output_type"] != "error" for o in code.outputs), _outputs_text(code)
-        assert "Traceback" not in _outputs_text(code)
+        assert all(o["output_type"] != "error" for o in code.outputs), outputs_text(code)
+        assert "Traceback" not in outputs_text(code)
     # Aimed at under a minute on 2 cores; the bound leaves room for a loaded CI machine.
     assert executed["elapsed"] < 150, f"{executed['elapsed']:.0f} s"
 
@@ -118,7 +90,7 @@ def test_stages_are_built_from_python_and_templated_yaml_cells(executed: dict[st
 
 def test_repro_trains_with_a_live_plot(executed: dict[str, Any]) -> None:
     repro = cell(executed, "%repro")
-    output = _outputs_text(repro)
+    output = outputs_text(repro)
     assert "1347 training and 450 held-out images" in output
     assert "epoch 6: val/acc=" in output and "held-out images" in output
     plots = [o for o in repro.outputs if o["output_type"] == "display_data" and WIDGET_VIEW in o["data"]]

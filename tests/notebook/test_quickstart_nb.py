@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from conftest import outputs_text, run_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -18,36 +16,10 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 pytestmark = pytest.mark.notebook
 
 
-def _outputs_text(cell: Any) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] in ("display_data", "execute_result"):
-            parts.append(output["data"].get("text/plain", ""))
-        elif output["output_type"] == "error":
-            parts.append("\n".join(output["traceback"]))
-    return "\n".join(parts)
-
-
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The notebook after a full run, its cells keyed by their first line."""
-    notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
-    # jupyter_client swaps a kernelspec's bare `python` for this interpreter, so "python3" runs in .venv.
-    assert Path(sys.executable).parent.joinpath("python").exists()
-    client = NotebookClient(
-        notebook,
-        timeout=180,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(EXAMPLES)}},
-    )
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    client.execute(env=env)
-    saved = tmp_path_factory.mktemp("nb") / "quickstart.ipynb"
-    nbformat.write(notebook, saved)
-    cells = {c.source.splitlines()[0]: c for c in notebook.cells if c.cell_type == "code"}
-    return {"notebook": notebook, "cells": cells, "saved": saved}
+    return run_notebook(EXAMPLES / "quickstart.ipynb", tmp_path_factory.mktemp("nb") / "quickstart.ipynb")
 
 
 def cell(executed: dict[str, Any], first_line: str) -> Any:
@@ -56,34 +28,34 @@ def cell(executed: dict[str, Any], first_line: str) -> Any:
 
 def test_runs_top_to_bottom_without_errors(executed: dict[str, Any]) -> None:
     for code in executed["cells"].values():
-        assert all(o["output_type"] != "error" for o in code.outputs), _outputs_text(code)
-        assert "Traceback" not in _outputs_text(code)
+        assert all(o["output_type"] != "error" for o in code.outputs), outputs_text(code)
+        assert "Traceback" not in outputs_text(code)
 
 
 def test_templated_stage_is_built_from_a_cell(executed: dict[str, Any]) -> None:
-    text = _outputs_text(cell(executed, "%%stage prepare"))
+    text = outputs_text(cell(executed, "%%stage prepare"))
     assert "Initialized jupyter-exp" in text  # the first writing magic created .dvc/
     assert "prepare@north" in text and "prepare@south" in text and "data/north.csv" in text
 
 
 def test_repro_streams_output_and_plots_live_metrics(executed: dict[str, Any]) -> None:
     repro = cell(executed, "%repro")
-    text = _outputs_text(repro)
+    text = outputs_text(repro)
     assert "Running stage 'prepare@north'" in text and "wrote data/south.csv" in text
     assert "trained: w=" in text
     plots = [o for o in repro.outputs if o["output_type"] == "display_data" and WIDGET_VIEW in o["data"]]
     assert len(plots) == 1
     assert "loss: " in plots[0]["data"]["text/plain"] and "(step 7)" in plots[0]["data"]["text/plain"]
     assert "<svg" in plots[0]["data"]["text/html"]  # static fallback for nbconvert/GitHub
-    assert "up to date" in _outputs_text(cell(executed, "%status"))
+    assert "up to date" in outputs_text(cell(executed, "%status"))
 
 
 def test_experiments_run_show_and_diff(executed: dict[str, Any]) -> None:
-    run = _outputs_text(cell(executed, "%exp_run -S train.lr=0.3 -n fast-lr"))
+    run = outputs_text(cell(executed, "%exp_run -S train.lr=0.3 -n fast-lr"))
     assert "Reproduced experiment(s): fast-lr" in run
     assert "fast-lr vs baseline" in run and "train.lr" in run
-    assert "still usable while it trains: 42" in _outputs_text(cell(executed, "handle = %exp_run --bg -S train.lr=0.2 -n bg-run"))
-    assert "Reproduced experiment(s): bg-run" in _outputs_text(cell(executed, "result = handle.wait()"))
+    assert "still usable while it trains: 42" in outputs_text(cell(executed, "handle = %exp_run --bg -S train.lr=0.2 -n bg-run"))
+    assert "Reproduced experiment(s): bg-run" in outputs_text(cell(executed, "result = handle.wait()"))
 
     show = cell(executed, "%exp_show")
     table = next(o for o in show.outputs if o["output_type"] == "display_data")
@@ -91,7 +63,7 @@ def test_experiments_run_show_and_diff(executed: dict[str, Any]) -> None:
         assert name in table["data"]["text/plain"]
     assert WIDGET_VIEW in table["data"] and "<table" in table["data"]["text/html"]
 
-    diff = _outputs_text(cell(executed, "%exp_diff HEAD fast-lr"))
+    diff = outputs_text(cell(executed, "%exp_diff HEAD fast-lr"))
     assert "train.lr" in diff and "0.3" in diff and "loss" in diff
 
 
@@ -103,7 +75,7 @@ def test_plots_diff_is_inline(executed: dict[str, Any]) -> None:
 
 
 def test_apply_brings_the_experiment_back(executed: dict[str, Any]) -> None:
-    text = _outputs_text(cell(executed, "%exp_apply fast-lr"))
+    text = outputs_text(cell(executed, "%exp_apply fast-lr"))
     assert "train.lr" in text and "0.3" in text
 
 
