@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_exp.experiments import Experiments
+from jupyter_exp.experiments.queue import QUEUE_NAMESPACE
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import Git
 
@@ -62,6 +63,20 @@ def project(git_repo: Path) -> Path:
     git(git_repo, "commit", "-q", "-m", "pipeline")
     git(git_repo, "branch", "-M", "main")
     return git_repo
+
+
+def queue_refs(project: Path) -> list[str]:
+    """The queue's refs (queued and failed entries), sorted, as ``git for-each-ref`` lists them."""
+    return git(project, "for-each-ref", "--format=%(refname)", QUEUE_NAMESPACE).splitlines()
+
+
+@pytest.fixture
+def baseline(exps: Experiments, project: Path) -> str:
+    """The pipeline reproduced and committed: the queued runs start from its cached outputs."""
+    exps.pipeline.reproduce()
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "baseline results")
+    return git(project, "rev-parse", "HEAD")
 
 
 @pytest.fixture

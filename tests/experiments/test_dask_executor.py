@@ -23,7 +23,7 @@ from jupyter_exp.experiments.dask_executor import (
 )
 from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries, run_all
 
-from .conftest import TRAIN, fsck, git
+from .conftest import TRAIN, fsck, git, queue_refs
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,6 @@ def scheduler() -> Iterator[str]:
 
 
 @pytest.fixture
-def baseline(exps: Experiments, project: Path) -> str:
-    """The pipeline reproduced and committed: the queued runs start from its cached outputs."""
-    exps.pipeline.reproduce()
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "baseline results")
-    return git(project, "rev-parse", "HEAD")
-
-
-@pytest.fixture
 def remote(project: Path, tmp_path: Path) -> Path:
     storage = tmp_path / "storage"
     add_remote(project, "store", storage.as_uri(), default=True)
@@ -58,10 +49,6 @@ def run_on_dask(exps: Experiments, address: str, stop: threading.Event | None = 
     return run_all(
         exps.pipeline, exps.git, log=exps.log, stop=stop, executor=DaskExecutor(address, connect_timeout=10)
     )
-
-
-def queue_refs(project: Path) -> list[str]:
-    return git(project, "for-each-ref", "--format=%(refname)", QUEUE_NAMESPACE).splitlines()
 
 
 def cache_object(project: Path, md5: str) -> Path:

@@ -16,7 +16,7 @@ from jupyter_exp.experiments import Experiments
 from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries
 from jupyter_exp.experiments.refs import EXEC_APPLY
 
-from .conftest import TRAIN, fsck, git
+from .conftest import TRAIN, fsck, git, queue_refs
 
 SKIP_DIRS = {".git", "tmp", "cache"}
 
@@ -29,19 +29,6 @@ def workspace_state(root: Path) -> dict[str, bytes]:
         if path.is_file() and not (set(rel.parts[:-1]) & SKIP_DIRS and rel.parts[0] in (".git", ".dvc")):
             state[rel.as_posix()] = path.read_bytes()
     return state
-
-
-@pytest.fixture
-def baseline(exps: Experiments, project: Path) -> str:
-    """The pipeline reproduced and committed: the queued runs start from its cached outputs."""
-    exps.pipeline.reproduce()
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "baseline results")
-    return git(project, "rev-parse", "HEAD")
-
-
-def queue_refs(project: Path) -> list[str]:
-    return git(project, "for-each-ref", "--format=%(refname)", QUEUE_NAMESPACE).splitlines()
 
 
 def test_queue_records_a_commit_and_leaves_the_workspace_alone(
