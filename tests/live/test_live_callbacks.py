@@ -11,13 +11,6 @@ import pytest
 from jupyter_exp.live import Live, read_tsv
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DVCLIVE_PATH", "DVCLIVE_SUMMARY", "DVCLIVE_HTML", "DVCLIVE_RESUME", "DVC_CHECKPOINT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def summary(path: str) -> dict:
     return json.loads(Path(path).read_text())
 

@@ -16,15 +16,6 @@ import jupyter_exp.live as live_api
 from jupyter_exp.errors import LiveError
 from jupyter_exp.live import Live, read_tsv
 
-ENV_VARS = ("DVCLIVE_PATH", "DVCLIVE_SUMMARY", "DVCLIVE_HTML", "DVCLIVE_REPORT", "DVCLIVE_RESUME", "DVC_CHECKPOINT")
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
 
 def lines(path: str | Path) -> list[list[str]]:
     return [line.split("\t") for line in Path(path).read_text().splitlines()]
