@@ -46,6 +46,16 @@ def memory_remote() -> Remote:
     return Remote("mem", f"memory://remote-{uuid.uuid4().hex}")
 
 
+def stored(store: Path, md5: str) -> Path:
+    """Where a remote in the folder ``store`` keeps the object ``md5`` (DVC 3's layout)."""
+    return store / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def drop_from_cache(cache: Cache, md5: str) -> None:
+    os.chmod(cache.object_path(md5), 0o644)
+    cache.object_path(md5).unlink()
+
+
 def test_push_writes_dvc3_layout_and_fetch_restores_a_fresh_cache(
     workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
 ) -> None:
@@ -74,7 +84,7 @@ def test_only_missing_objects_are_uploaded_and_downloaded(
     store = tmp_path / "store"
     remote = Remote("store", str(store))
     remote.push(cache, {infos["model.bin"].md5: "model.bin"})
-    model_obj = store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]
+    model_obj = stored(store, infos["model.bin"].md5)
     before = model_obj.stat().st_ino
 
     result = remote.push(cache, objects_of(infos))
@@ -139,8 +149,8 @@ def test_fetch_names_the_files_missing_on_the_remote(
     remote = Remote("store", str(store))
     remote.push(cache, objects_of(infos))
     b_md5 = md5(b"beta\n")
-    (store / "files" / "md5" / b_md5[:2] / b_md5[2:]).unlink()
-    (store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]).unlink()
+    stored(store, b_md5).unlink()
+    stored(store, infos["model.bin"].md5).unlink()
     fresh = Cache(tmp_path / "clone")
     with pytest.raises(
         RemoteError, match=r"2 object\(s\) are missing on remote 'store'.*'data/sub/b.txt', 'model.bin'"
@@ -153,8 +163,7 @@ def test_push_names_files_neither_local_nor_remote_and_pushes_the_rest(
     workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
 ) -> None:
     cache, infos = workspace
-    os.chmod(cache.object_path(infos["model.bin"].md5), 0o644)
-    cache.object_path(infos["model.bin"].md5).unlink()
+    drop_from_cache(cache, infos["model.bin"].md5)
     remote = memory_remote()
     with pytest.raises(
         RemoteError, match=r"neither in the cache nor on remote 'mem'.*'model.bin'.*the other 4"
@@ -167,9 +176,7 @@ def test_a_dir_manifest_is_not_uploaded_without_its_files(
     workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
 ) -> None:
     cache, infos = workspace
-    a_md5 = md5(b"alpha\n")
-    os.chmod(cache.object_path(a_md5), 0o644)
-    cache.object_path(a_md5).unlink()
+    drop_from_cache(cache, md5(b"alpha\n"))
     remote = memory_remote()
     with pytest.raises(RemoteError, match="'data/a.txt'"):
         remote.push(cache, objects_of(infos))
@@ -183,8 +190,7 @@ def test_corrupted_remote_object_is_refused(
     store = tmp_path / "store"
     remote = Remote("store", str(store))
     remote.push(cache, objects_of(infos))
-    obj = store / "files" / "md5" / infos["model.bin"].md5[:2] / infos["model.bin"].md5[2:]
-    obj.write_bytes(b"tampered")
+    stored(store, infos["model.bin"].md5).write_bytes(b"tampered")
     fresh = Cache(tmp_path / "clone")
     with pytest.raises(RemoteError, match=f"object {infos['model.bin'].md5} on remote 'store'.*corrupted"):
         remote.fetch(fresh, {infos["model.bin"].md5: "model.bin"})
