@@ -40,14 +40,20 @@ def origin(git_repo: Path, tmp_path: Path, run_cli: CliRunner) -> tuple[Path, Pa
     ok(run_cli("add", "data"))
     ok(run_cli("repro"))
     ok(run_cli("remote", "add", "-d", "store", str(store)))
-    git(git_repo, "add", ".")
-    git(git_repo, "commit", "-q", "-m", "data and pipeline")
-    git(git_repo, "branch", "-M", "main")
+    bare = push_to_new_origin(git_repo, tmp_path, "data and pipeline")
+    return bare, store
+
+
+def push_to_new_origin(repo: Path, tmp_path: Path, message: str) -> Path:
+    """Commit everything as ``main`` and push it to a new bare ``origin``; returns the bare repository."""
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", message)
+    git(repo, "branch", "-M", "main")
     bare = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(git_repo, "remote", "add", "origin", str(bare))
-    git(git_repo, "push", "-q", "origin", "main")
-    return bare, store
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    return bare
 
 
 def clone(bare: Path, where: Path) -> Path:
@@ -195,13 +201,7 @@ def test_exp_push_and_pull_carry_every_checkpoint(git_repo: Path, tmp_path: Path
     )
     store = tmp_path / "store"
     ok(run_cli("remote", "add", "-d", "store", str(store)))
-    git(git_repo, "add", ".")
-    git(git_repo, "commit", "-q", "-m", "checkpointed training")
-    git(git_repo, "branch", "-M", "main")
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(git_repo, "remote", "add", "origin", str(bare))
-    git(git_repo, "push", "-q", "origin", "main")
+    bare = push_to_new_origin(git_repo, tmp_path, "checkpointed training")
     ok(run_cli("run", "-n", "ckpt"))
     ok(run_cli("push", "origin", "ckpt"))
     steps = {md5(f"model at step {i}".encode()) for i in range(3)}
