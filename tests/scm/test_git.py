@@ -23,6 +23,13 @@ def commit_file(root: Path, name: str, text: str, message: str) -> str:
     return git(root, "rev-parse", "HEAD")
 
 
+def commit_with(g: Git, parent: str, path: str, data: bytes, message: str) -> str:
+    """A commit of ``parent``'s files with ``path`` holding ``data``, made through ``g`` (no ref moves)."""
+    files = g.flatten(parent)
+    files[path] = (0o100644, g.write_blob(data))
+    return g.commit_tree(g.write_tree(files), [parent], message)
+
+
 def test_not_a_repo(tmp_path: Path) -> None:
     with pytest.raises(NotARepoError, match="not a Git repository"):
         Git(tmp_path)
@@ -179,10 +186,8 @@ def test_snapshot_of_some_paths_starts_from_the_parent(repo: Path) -> None:
 def test_blobs_and_a_linked_workspace_sharing_objects_and_refs(repo: Path, tmp_path: Path) -> None:
     g = Git(repo)
     base = g.head()
-    files = g.flatten(base)
-    files["params.yaml"] = (0o100644, g.write_blob(b"lr: 0.5\n"))
-    assert g.read_blob(files["params.yaml"][1]) == b"lr: 0.5\n"
-    queued = g.commit_tree(g.write_tree(files), [base], "queued")
+    queued = commit_with(g, base, "params.yaml", b"lr: 0.5\n", "queued")
+    assert g.read_blob(g.flatten(queued)["params.yaml"][1]) == b"lr: 0.5\n"
     (repo / ".git" / "info").mkdir(exist_ok=True)
     (repo / ".git" / "info" / "exclude").write_text("scratch/\n")
     linked = tmp_path / "linked"
@@ -201,9 +206,7 @@ def test_blobs_and_a_linked_workspace_sharing_objects_and_refs(repo: Path, tmp_p
 def test_objects_exported_to_a_bare_repository_and_back(repo: Path, tmp_path: Path) -> None:
     g = Git(repo)
     base = g.head()
-    files = g.flatten(base)
-    files["params.yaml"] = (0o100644, g.write_blob(b"lr: 0.5\n"))
-    queued = g.commit_tree(g.write_tree(files), [base], "queued")
+    queued = commit_with(g, base, "params.yaml", b"lr: 0.5\n", "queued")
     store = Git.init_bare(tmp_path / "store.git")
     shipped = store.import_objects(g.export_objects([queued, base]))
     assert set(shipped) == set(git(repo, "rev-list", "--objects", "--no-object-names", queued).split())
@@ -211,8 +214,7 @@ def test_objects_exported_to_a_bare_repository_and_back(repo: Path, tmp_path: Pa
     subprocess.run(["git", "fsck", "--strict"], cwd=store.root, check=True, capture_output=True)
     assert git(store.root, "show", "queued:params.yaml") == "lr: 0.5"
 
-    files["src/train.py"] = (0o100644, store.write_blob(b"print('made')\n"))
-    made = store.commit_tree(store.write_tree(files), [queued], "made on the other side")
+    made = commit_with(store, queued, "src/train.py", b"print('made')\n", "made on the other side")
     back = g.import_objects(store.export_objects([made], exclude=shipped))
     new_objects = git(repo, "rev-list", "--objects", "--no-object-names", made, f"^{queued}").split()
     assert sorted(back) == sorted(new_objects) and len(back) == 4  # commit, root tree, src tree, blob
