@@ -749,26 +749,20 @@ def _gc(ctx: Context, args: argparse.Namespace) -> str:
     return f"Removed {len(removed)} experiments and {objects} unreferenced cache objects."
 
 
-@command(
-    "push",
-    "Push experiments to a Git remote",
+_EXP_SYNC_ARGS = (
     arg("remote"),
     arg("names", nargs="*"),
     arg("-A", "--all", action="store_true"),
     arg("-f", "--force", action="store_true"),
 )
+
+
+@command("push", "Push experiments to a Git remote", *_EXP_SYNC_ARGS)
 def _exp_push(ctx: Context, args: argparse.Namespace) -> None:
     ctx.repo().experiments.push(args.remote, args.names, all=args.all, force=args.force)
 
 
-@command(
-    "pull",
-    "Pull experiments from a Git remote",
-    arg("remote"),
-    arg("names", nargs="*"),
-    arg("-A", "--all", action="store_true"),
-    arg("-f", "--force", action="store_true"),
-)
+@command("pull", "Pull experiments from a Git remote", *_EXP_SYNC_ARGS)
 def _exp_pull(ctx: Context, args: argparse.Namespace) -> None:
     ctx.repo().experiments.pull(args.remote, args.names, all=args.all, force=args.force)
 
