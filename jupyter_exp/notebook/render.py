@@ -30,8 +30,10 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str
         "<tr>" + "".join(f'<td style="{_CELL_STYLE}">{html.escape(_cell(v))}</td>' for v in row) + "</tr>"
         for row in rows
     )
-    caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
-    return f'<table class="jx-table" style="{_TABLE_STYLE}">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    caption = (
+        f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
+    )
+    return f'<table class="jx-result-table" style="{_TABLE_STYLE}">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -42,9 +44,14 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def table_bundle(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> dict[str, str]:
+def table_bundle(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+) -> dict[str, str]:
     text = text_table(columns, rows)
-    return {"text/plain": f"{title}\n{text}" if title else text, "text/html": html_table(columns, rows, title)}
+    return {
+        "text/plain": f"{title}\n{text}" if title else text,
+        "text/html": html_table(columns, rows, title),
+    }
 
 
 def _display(obj: Any, **kwargs: Any) -> Any:
