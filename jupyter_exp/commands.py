@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,12 +81,13 @@ class ProgressBar:
 
     Called as ``bar(done, total)``; it closes itself when ``done`` reaches ``total`` (``close()`` for
     work that stops early). ``unit`` is "bytes" (hashing, caching, checkout) or "files" (transfers).
+    rich is imported only when a bar is drawn: small work (most of it) costs nothing.
     """
 
     MIN_TOTAL = {"bytes": 32 * 1024 * 1024, "files": 20}  # smaller work ends before a bar would help
 
-    def __init__(self, what: str, unit: str, console: Any) -> None:
-        self.what, self.unit, self.console = what, unit, console
+    def __init__(self, what: str, unit: str) -> None:
+        self.what, self.unit = what, unit
         self._bar: Any = None
         self._task: Any = None
 
@@ -94,13 +96,15 @@ class ProgressBar:
             if total < self.MIN_TOTAL.get(self.unit, 0) or done >= total:
                 return
             from rich import progress as rp
+            from rich.console import Console
 
             columns: list[Any] = ["[progress.description]{task.description}", rp.BarColumn()]
             if self.unit == "bytes":
                 columns += [rp.DownloadColumn(), rp.TransferSpeedColumn()]
             else:
                 columns += [rp.MofNCompleteColumn()]
-            self._bar = rp.Progress(*columns, rp.TimeRemainingColumn(), console=self.console, transient=True)
+            console = Console(stderr=True)
+            self._bar = rp.Progress(*columns, rp.TimeRemainingColumn(), console=console, transient=True)
             self._task = self._bar.add_task(self.what, total=total)
             self._bar.start()
         self._bar.update(self._task, completed=done, total=total)
@@ -115,10 +119,9 @@ class ProgressBar:
 
 def rich_progress(what: str, unit: str = "bytes") -> ProgressBar | None:
     """The :class:`Context` ``progress`` both front ends use: bars on a terminal or in a notebook only."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return ProgressBar(what, unit, console) if console.is_terminal or console.is_jupyter else None
+    if sys.stderr.isatty() or "ipykernel" in sys.modules:
+        return ProgressBar(what, unit)
+    return None
 
 
 Handler = Callable[[Context, argparse.Namespace], Any]
