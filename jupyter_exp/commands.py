@@ -185,7 +185,15 @@ _GROUP_HELP = {
 }
 
 
+def _add_arguments(parser: argparse.ArgumentParser, spec: Command) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
+    for flags, options in spec.arguments:
+        parser.add_argument(*flags, **options)
+    parser.set_defaults(_command=spec)
+
+
 def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
+    """The whole command tree (for help and for words that name no command)."""
     parser = _Parser(
         prog=prog, description="Pipelines, experiments, checkpoints and live metrics (DVC 3 formats)."
     )
@@ -200,22 +208,37 @@ def build_parser(prog: str = "jupyter exp") -> argparse.ArgumentParser:
             group_parser = groups[""].add_parser(parent, help=_GROUP_HELP.get(parent, f"{parent} commands"))
             groups[parent] = group_parser.add_subparsers(dest=f"{parent}_command", metavar="COMMAND")
             group_parser.set_defaults(_group=group_parser)
-        sub = groups[parent].add_parser(leaf, help=spec.help, description=spec.help)
-        sub.add_argument("-q", "--quiet", action="store_true", help="only errors and results")
-        for flags, options in spec.arguments:
-            sub.add_argument(*flags, **options)
-        sub.set_defaults(_command=spec)
+        _add_arguments(groups[parent].add_parser(leaf, help=spec.help, description=spec.help), spec)
     return parser
 
 
+def named_command(words: Sequence[str]) -> Command | None:
+    """The command the leading words name (``metrics diff``, ``run``), if any."""
+    for size in (2, 1):
+        spec = COMMANDS.get(" ".join(words[:size])) if len(words) >= size else None
+        if spec is not None:
+            return spec
+    return None
+
+
 def parse(argv: Sequence[str], prog: str = "jupyter exp") -> tuple[Command | None, argparse.Namespace, str]:
-    """Parse words into (command, args, help text); command is None when only help was asked for."""
-    parser = build_parser(prog)
+    """Parse words into (command, args, help text); command is None when only help was asked for.
+
+    A command's words are parsed by that command's parser alone (same arguments, same usage text as
+    in the tree): building the whole tree for every call would cost a CLI start ~20 ms.
+    """
     words = list(argv)
     if (
         words[:1] == ["exp"] and len(words) > 1
     ):  # `jupyter-exp exp run` == `jupyter exp run`, as `dvc exp run`
         words = words[1:]
+    spec = named_command(words)
+    if spec is not None:
+        parser = _Parser(prog=f"{prog} {spec.name}", description=spec.help)
+        _add_arguments(parser, spec)
+        words = words[spec.name.count(" ") + 1 :]
+    else:
+        parser = build_parser(prog)
     try:
         args = parser.parse_args(words)
     except _HelpShown as shown:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Unicode
 
-from jupyter_exp.commands import COMMANDS, Context, UsageError, execute, parse, rich_progress, stage_spec
+from jupyter_exp.commands import Context, UsageError, execute, named_command, parse, rich_progress, stage_spec
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import atomic_write_text, relpath
 from jupyter_exp.notebook.render import (
@@ -58,15 +58,6 @@ def user_errors() -> Iterator[None]:
         yield
     except JupyterExpError as err:
         raise CellError(_describe_error(err)) from None
-
-
-def command_name(words: Sequence[str]) -> str | None:
-    """``["metrics", "diff", "HEAD"]`` -> ``"metrics diff"``; None when the words name no command (help)."""
-    for size in (2, 1):
-        name = " ".join(words[:size])
-        if len(words) >= size and name in COMMANDS:
-            return name
-    return None
 
 
 def _repo_if_any(ctx: Context) -> Repo | None:
@@ -412,8 +403,7 @@ class ExpMagics(Magics):
 
     def run_words(self, words: list[str]) -> Any:
         """Run one command line; returns a :class:`RunHandle` for ``--bg`` runs, else None (results are shown)."""
-        name = command_name(words)
-        spec = COMMANDS.get(name) if name else None
+        spec = named_command(words[1:] if words[:1] == ["exp"] else words)
         runs_stages = spec is not None and spec.runs_stages
         background = _BACKGROUND_FLAG in words
         if background:
@@ -422,15 +412,15 @@ class ExpMagics(Magics):
                 raise CellError(f"ERROR: {_BACKGROUND_FLAG} works with `%exp run` and `%exp repro` only")
         with user_errors():
             if runs_stages:
-                return self._run_stages(name, words, background)
+                return self._run_stages(words, background)
             ctx = self.context(writes=spec is not None and spec.writes)
             show(execute(words, ctx, PROG), repo=_repo_if_any(ctx))
         return None
 
-    def _run_stages(self, name: str, words: list[str], background: bool) -> RunHandle | None:
+    def _run_stages(self, words: list[str], background: bool) -> RunHandle | None:
         _, args, _ = parse(words, PROG)
         if background:
-            return self._run_in_background(name, words, args)
+            return self._run_in_background(words, args)
         ctx = self.context(writes=True, on_output=_write_output)
         repo = ctx.repo()
         plots = LivePlots(repo.pipeline.live_directories(getattr(args, "targets", None)), repo.root)
@@ -448,7 +438,7 @@ class ExpMagics(Magics):
                 show(RawBundle(bundle))
         return None
 
-    def _run_in_background(self, name: str, words: list[str], args: Any) -> RunHandle:
+    def _run_in_background(self, words: list[str], args: Any) -> RunHandle:
         ctx = self.context(writes=True)
         repo = ctx.repo()
         handle = RunHandle(words, repo.root)
