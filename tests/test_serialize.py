@@ -246,3 +246,31 @@ def test_yaml_scalars_follow_yaml_1_2_like_dvc(tmp_path: Path) -> None:
         "a": 0.001, "b": "yes", "c": "On", "d": 10, "e": 8, "f": "12:30", "g": True, "h": 1000,
         "i": float("inf"), "j": "1e-3",
     }  # fmt: skip
+
+
+def test_scalar_overrides_edit_the_line_and_keep_everything_else(tmp_path: Path) -> None:
+    text = (
+        "# experiment settings\n"
+        "train:\n"
+        "  lr: 0.1   # learning rate\n"
+        "  epochs: 10\n"
+        "  name: base\n"
+        "eval:\n"
+        "  lr: 0.5\n"
+        "  tags: [a, b]\n"
+    )
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    apply_overrides(path, ["train.lr=0.01", "train.name=has: colon", "eval.lr=true"])
+    expected = text.replace("lr: 0.1 ", "lr: 0.01 ").replace("name: base", "name: 'has: colon'")
+    assert path.read_text() == expected.replace("  lr: 0.5", "  lr: true")  # byte for byte, comments and all
+    assert load_file(path)["train"] == {"lr": 0.01, "epochs": 10, "name": "has: colon"}
+
+
+def test_overrides_that_are_not_simple_scalar_edits_still_keep_comments(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("# top\nmodel:\n  layers: [1, 2]  # sizes\n  drop: 0.1\n")
+    apply_overrides(path, ["model.layers=[3, 4, 5]", "+model.extra=1"])
+    text = path.read_text()
+    assert "# top" in text and "# sizes" in text
+    assert load_file(path)["model"] == {"layers": [3, 4, 5], "drop": 0.1, "extra": 1}
