@@ -11,18 +11,27 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jupyter_exp.experiments.diff import DiffResult
-from jupyter_exp.experiments.run import ExpResult
-from jupyter_exp.experiments.table import ExpRow, ExpTable
-
 if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
+    from jupyter_exp.experiments.diff import DiffResult
+    from jupyter_exp.experiments.run import ExpResult
+    from jupyter_exp.experiments.table import ExpRow, ExpTable
     from jupyter_exp.pipeline import Pipeline
     from jupyter_exp.scm.git import Git
 
 __all__ = ["DiffResult", "ExpResult", "ExpRow", "ExpTable", "Experiments"]
 
 Log = Callable[[str], None]
+_LAZY = {"DiffResult": "diff", "ExpResult": "run", "ExpRow": "table", "ExpTable": "table"}
+
+
+def __getattr__(name: str) -> Any:
+    """The result types load with the code that makes them: `exp run` does not pay for `show`/`diff`."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"jupyter_exp.experiments.{_LAZY[name]}"), name)
+    raise AttributeError(name)
 
 
 def _quiet(_: str) -> None:
@@ -112,7 +121,7 @@ class Experiments:
 
     def diff(self, a: str | None = None, b: str | None = None, *, include_all: bool = False) -> DiffResult:
         """Metrics and params of ``b`` (default: the workspace) against ``a`` (default: HEAD)."""
-        from jupyter_exp.experiments.diff import compare
+        from jupyter_exp.experiments.diff import DiffResult, compare
 
         a, b = a or "HEAD", b or "workspace"
         old_params, old_metrics = self.data(a)
