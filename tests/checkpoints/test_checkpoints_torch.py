@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from .conftest import Project, experiment_name, make_project
-
-torch = pytest.importorskip("torch")
 
 DVC_YAML = """\
 stages:

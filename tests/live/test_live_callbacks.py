@@ -20,7 +20,7 @@ def finished(report: str) -> bool:
 
 
 def test_plain_pytorch_loop_logs_zero_d_tensors() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     torch.manual_seed(0)
     x = torch.linspace(-1, 1, 64).unsqueeze(1)
     y = 3 * x + 0.5
@@ -44,8 +44,9 @@ def test_plain_pytorch_loop_logs_zero_d_tensors() -> None:
 
 
 def test_xgboost_train_and_cv() -> None:
-    xgb = pytest.importorskip("xgboost")
-    np = pytest.importorskip("numpy")
+    import numpy as np
+    import xgboost as xgb
+
     from jupyter_exp.live.callbacks.xgboost import LiveCallback
 
     rng = np.random.default_rng(0)
@@ -74,8 +75,9 @@ def test_xgboost_train_and_cv() -> None:
 
 
 def test_lightgbm_callback() -> None:
-    lgb = pytest.importorskip("lightgbm")
-    np = pytest.importorskip("numpy")
+    import lightgbm as lgb
+    import numpy as np
+
     from jupyter_exp.live.callbacks.lightgbm import live_callback
 
     rng = np.random.default_rng(0)
@@ -94,8 +96,9 @@ def test_lightgbm_callback() -> None:
 
 def test_keras_callback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
-    keras = pytest.importorskip("keras")
-    np = pytest.importorskip("numpy")
+    import keras
+    import numpy as np
+
     from jupyter_exp.live.callbacks.keras import LiveCallback
 
     x = np.linspace(-1, 1, 64, dtype="float32").reshape(-1, 1)
@@ -110,8 +113,9 @@ def test_keras_callback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_lightning_logger() -> None:
-    torch = pytest.importorskip("torch")
-    lightning = pytest.importorskip("lightning")
+    import lightning
+    import torch
+
     from jupyter_exp.live.callbacks.lightning import LiveLogger
 
     class Regression(lightning.LightningModule):
@@ -143,9 +147,10 @@ def test_lightning_logger() -> None:
 
 
 def test_huggingface_trainer_callback() -> None:
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("accelerate")
+    import accelerate  # noqa: F401 - the Trainer needs it
+    import torch
+    import transformers
+
     from jupyter_exp.live.callbacks.huggingface import LiveCallback, metric_name
 
     class Regression(torch.nn.Module):

@@ -63,7 +63,7 @@ def test_non_finite_values_round_trip() -> None:
 
 
 def test_numpy_scalars_and_zero_d_arrays_are_accepted() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     with Live("logs", html=False) as live:
         live.log_metric("f32", np.float32(0.5))
         live.log_metric("i64", np.int64(7))
@@ -86,7 +86,7 @@ def test_non_numbers_are_refused_naming_metric_and_type(value: object, fragment:
 
 
 def test_multi_element_array_is_refused() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     with Live("logs", html=False) as live, pytest.raises(LiveError, match=r"'acc'.*ndarray.*not a scalar"):
         live.log_metric("acc", np.array([0.1, 0.2]))
 
@@ -181,7 +181,7 @@ def test_explicit_step_and_step_setter() -> None:
 
 
 def test_params_yaml() -> None:
-    yaml = pytest.importorskip("yaml")
+    import yaml
     with Live("logs", html=False) as live:
         live.log_param("lr", 0.01)
         live.log_params({"layers": [64, 32], "opt": {"name": "adam", "beta": 0.9}, "flag": True})
