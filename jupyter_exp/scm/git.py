@@ -599,17 +599,10 @@ class Git:
     def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
         """Store a commit object (no ref moves) and return its sha."""
         from dulwich.objects import Commit
-        from dulwich.repo import get_user_identity
 
         if self._identity is None:
             config = self.repo.get_config_stack()
-            try:
-                self._identity = (
-                    get_user_identity(config, kind="AUTHOR"),
-                    get_user_identity(config, kind="COMMITTER"),
-                )
-            except Exception:  # no usable identity on this machine
-                self._identity = (_DEFAULT_IDENTITY, _DEFAULT_IDENTITY)
+            self._identity = (_identity(config, "AUTHOR"), _identity(config, "COMMITTER"))
         author, committer = self._identity
         now = int(time.time())
         offset = time.localtime(now).tm_gmtoff
@@ -720,3 +713,26 @@ class Git:
                 raise SCMError(f"Git ref '{ref}' differs locally and on '{remote}'; use force to replace it")
             self.set_ref(ref, sha)
         return chosen
+
+
+def _identity(config: Any, kind: str) -> bytes:
+    """``Name <email>`` as git picks it: GIT_<KIND>_NAME/EMAIL, then user.name/email.
+
+    Only when those are missing is dulwich asked for its default (the login and host name), which
+    costs a ``socket`` import on every commit-making CLI call otherwise.
+    """
+    name = os.environ.get(f"GIT_{kind}_NAME")
+    email = os.environ.get(f"GIT_{kind}_EMAIL")
+    try:
+        name = name or config.get((b"user",), b"name").decode()
+        email = email or config.get((b"user",), b"email").decode()
+    except KeyError:
+        pass
+    if name and email:
+        return f"{name} <{email}>".encode()
+    from dulwich.repo import get_user_identity
+
+    try:
+        return get_user_identity(config, kind=kind)
+    except Exception:  # no usable identity on this machine
+        return _DEFAULT_IDENTITY
