@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -93,5 +94,20 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def run() -> None:
+    """The ``jupyter-exp`` console script: ``main``, then a prompt exit.
+
+    Everything the command wrote is closed by then (atomic writes, refs, the cache), so the
+    interpreter's teardown (module cleanup, closing the state db's connection) would only add
+    ~25 ms to every call: a tenth of an experiment's whole overhead. stdout/stderr are flushed first.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
