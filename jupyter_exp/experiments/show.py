@@ -270,7 +270,7 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
     try:
         git.head()
     except SCMError:  # no commits yet: only the workspace can be shown
-        return ExpTable(rows)
+        return ExpTable(rows, root=str(git.root))
     shas = baselines(git, opts)
     names = describe(git, shas)
     refs = exp_refs(git)
@@ -310,4 +310,4 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
         row.metrics = _filter(row.metrics, opts.include_metrics, opts.exclude_metrics)
     if opts.only_changed:
         _drop_unchanged(rows)
-    return ExpTable(rows)
+    return ExpTable(rows, root=str(git.root))

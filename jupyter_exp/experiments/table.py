@@ -63,6 +63,20 @@ def format_value(value: Any, precision: int | None = None) -> str:
 @dataclass
 class ExpTable:
     rows: list[ExpRow] = field(default_factory=list)
+    root: str | None = field(default=None, compare=False)  # the repository shown, for the widget's buttons
+
+    def widget(self, **options: Any) -> Any:
+        """This table as the interactive notebook widget (sort, filter, Apply/Branch/Remove/Compare/Diff).
+
+        The widget is a front end, found through the ``jupyter_exp.front_ends`` entry point, so this core
+        module never imports Jupyter code. ``options`` go to ``ExperimentsTable`` (``repo``, ``objectives``).
+        """
+        from importlib.metadata import entry_points
+
+        found = entry_points(group="jupyter_exp.front_ends", name="experiments_table")
+        if not found:
+            raise RuntimeError("the notebook front end is not installed: pip install jupyter-exp (with its extras)")
+        return next(iter(found)).load()(self, **options)
 
     def _columns(self, attr: str) -> list[tuple[str, str]]:
         seen: dict[tuple[str, str], None] = {}

@@ -67,6 +67,14 @@ def click(table: ExperimentsTable, action: str, *labels_: str, **extra: str) -> 
     table._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
+def test_repo_experiments_show_widget_is_the_interactive_table_with_working_buttons(repo: Repo) -> None:
+    table = Repo(repo.root).experiments.show().widget()  # the core reaches the widget via an entry point
+    assert isinstance(table, ExperimentsTable)
+    assert sorted(labels(table)[2:]) == ["exp-a", "exp-b"]
+    click(table, "apply", "exp-b")
+    assert "lr: 0.05" in (repo.root / "params.yaml").read_text()
+
+
 def test_table_shows_the_repos_experiments_and_sorts_them(repo: Repo) -> None:
     table = ExperimentsTable.from_repo(repo)
     assert labels(table)[:2] == ["workspace", "main"] and sorted(labels(table)[2:]) == ["exp-a", "exp-b"]

@@ -536,3 +536,12 @@ def _refs_fingerprint(git_dir: Path) -> tuple[Any, ...]:
     except FileNotFoundError:
         packed = 0
     return packed, tuple(sorted(stamps))
+
+
+def experiments_table(table: ExpTable, *, repo: Any = None, **options: Any) -> ExperimentsTable:
+    """``ExpTable.widget()``: the widget for a table, its buttons wired to the repository it shows."""
+    if repo is None and table.root is not None:
+        from jupyter_exp.repo import Repo
+
+        repo = Repo(table.root)
+    return ExperimentsTable(table, repo=repo, **options)
