@@ -1,6 +1,6 @@
-"""A real JupyterLab server and a headless Debian Chromium driven by Playwright for Python.
+"""Real JupyterLab and Notebook 7 servers and a headless Debian Chromium driven by Playwright for Python.
 
-The server runs from this venv on 127.0.0.1 with its own config/data/runtime folders (the venv's
+Each server runs from this venv on 127.0.0.1 with its own config/data/runtime folders (the venv's
 ``share/jupyter`` stays on the path, so the ipywidgets and anywidget front-end extensions load). Chromium
 is Debian's (``make browser-deps``): Playwright never downloads a browser here.
 """
@@ -39,7 +39,7 @@ SERVER_START_TIMEOUT = 60.0
 
 @dataclass
 class LabServer:
-    """A running ``jupyter lab``: where it serves, its token, the folder it serves and its log."""
+    """A running ``jupyter lab`` or ``jupyter notebook``: where it serves, its token, folder and log."""
 
     url: str
     token: str
@@ -49,6 +49,10 @@ class LabServer:
 
     def tree_url(self, notebook: str) -> str:
         return f"{self.url}lab/tree/{notebook}?token={self.token}"
+
+    def notebook_url(self, notebook: str) -> str:
+        """The Notebook 7 page of ``notebook`` (one document per tab, no lab shell)."""
+        return f"{self.url}notebooks/{notebook}?token={self.token}"
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -60,12 +64,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(server: LabServer, deadline: float) -> None:
+def _wait_until_up(server: LabServer, app: str, deadline: float) -> None:
     """Poll ``/api/status`` until it answers 200; fail with the server's log if it dies or never answers."""
     status_url = f"{server.url}api/status?token={server.token}"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {server.process.returncode}:\n{server.log_tail()}")
+            pytest.fail(f"jupyter {app} exited with {server.process.returncode}:\n{server.log_tail()}")
         try:
             with urllib.request.urlopen(status_url, timeout=2) as response:
                 if response.status == 200:
@@ -74,14 +78,13 @@ def _wait_until_up(server: LabServer, deadline: float) -> None:
             pass
         time.sleep(0.2)
     pytest.fail(
-        f"jupyter lab did not answer {status_url} within {SERVER_START_TIMEOUT:.0f} s:\n{server.log_tail()}"
+        f"jupyter {app} did not answer {status_url} within {SERVER_START_TIMEOUT:.0f} s:\n{server.log_tail()}"
     )
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """``jupyter lab`` on a free port of 127.0.0.1, serving an empty temp folder; killed at teardown."""
-    base = tmp_path_factory.mktemp("lab")
+def _serve(tmp_path_factory: pytest.TempPathFactory, app: str, app_args: list[str]) -> Iterator[LabServer]:
+    """``python -m <app>`` on a free port of 127.0.0.1, serving an empty temp folder; killed at teardown."""
+    base = tmp_path_factory.mktemp(app)
     root = base / "root"
     root.mkdir()
     token = secrets.token_hex(16)
@@ -95,17 +98,15 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, "-m", app,
         "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
         "--no-browser", "--allow-root",
         f"--ServerApp.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.disable_check_xsrf=False",
-        "--LabApp.news_url=None",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *app_args,
     ]  # fmt: skip
-    # No "get notified about Jupyter news?" toast over the screenshots.
+    # No "get notified about Jupyter news?" toast over the screenshots (Notebook 7 reads the same settings).
     notification = base / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
@@ -116,7 +117,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
     server = LabServer(f"http://127.0.0.1:{port}/", token, root, log, process)
     try:
-        _wait_until_up(server, time.monotonic() + SERVER_START_TIMEOUT)
+        _wait_until_up(server, app, time.monotonic() + SERVER_START_TIMEOUT)
         yield server
     finally:
         process.terminate()
@@ -125,6 +126,26 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """``jupyter lab``, its app object exposed as ``window.jupyterapp`` and its update checks off."""
+    yield from _serve(
+        tmp_path_factory,
+        "jupyterlab",
+        [
+            "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """``jupyter notebook`` (Notebook 7), its app object exposed as ``window.jupyterapp``."""
+    yield from _serve(tmp_path_factory, "notebook", ["--JupyterNotebookApp.expose_app_in_browser=True"])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,130 @@
+"""``examples/quickstart.ipynb`` in Jupyter Notebook 7 (not the lab shell), run from its Run menu in Chromium.
+
+Notebook 7 builds on JupyterLab's components but is its own application (one document per tab, its
+own menus and toolbar), so the widgets' front-end code must load and draw there as well: live plots
+with a drawn loss line, and the experiments table whose metric headers sort the experiments.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+import pytest
+from test_lab_quickstart import (  # the same notebook and widgets as the JupyterLab test
+    EXPERIMENTS,
+    LIVE_PLOT,
+    LOSS_COLUMN,
+    NAMED,
+    NOTEBOOK,
+    RUN_TIMEOUT_MS,
+    TABLE,
+    copy_quickstart,
+    experiment_revs,
+    loss_by_rev,
+    row_order,
+    screenshot_in_notebook,
+    wait_for_kernel,
+)
+
+if TYPE_CHECKING:
+    from conftest import LabServer  # tests/browser/conftest.py
+
+pytestmark = pytest.mark.browser
+
+
+def run_all_cells(page: Any) -> None:
+    """Run > Run All Cells from Notebook 7's menu bar, as a person would."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def wait_for_cells(page: Any, count: int) -> None:
+    """Every code cell shows an execution count and the kernel went back to idle."""
+    page.wait_for_function(
+        """count => {
+            const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')];
+            const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            return prompts.length === count && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
+                && kernel.status === "idle";
+        }""",
+        arg=count,
+        timeout=RUN_TIMEOUT_MS,
+    )
+
+
+def test_quickstart_runs_in_notebook7_and_the_widgets_work(
+    chromium: Any, notebook_server: LabServer, artifacts: Path
+) -> None:
+    notebook = copy_quickstart(notebook_server.root)
+    code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(str(notebook), as_version=4).cells)
+    page = chromium.new_page()
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
+
+    def context() -> str:
+        """What the failure message needs: browser console errors, a screenshot, the server's log."""
+        shot = artifacts / "failure.png"
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+        except Exception as err:  # a crashed page still has a console and a server log to show
+            shot = Path(f"(no screenshot: {err})")
+        errors = [line for line in console if line.startswith(("error", "pageerror", "warning"))]
+        return (
+            f"\nbrowser console ({len(console)} messages, errors/warnings shown):\n"
+            + ("\n".join(errors[-40:]) or "(none)")
+            + f"\nscreenshot: {shot}\nserver log tail:\n{notebook_server.log_tail(2000)}"
+        )
+
+    try:
+        started = time.monotonic()
+        page.goto(notebook_server.notebook_url(NOTEBOOK), timeout=60_000)
+        wait_for_kernel(page)
+        run_all_cells(page)
+        wait_for_cells(page, code_cells)
+        ran_in = time.monotonic() - started
+
+        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        assert not stderr.count(), f"stderr/error outputs: {stderr.all_inner_texts()}"
+
+        plots = page.locator(LIVE_PLOT)
+        assert plots.count() >= EXPERIMENTS, f"{plots.count()} live plots rendered"
+        for index in range(plots.count()):
+            line = plots.nth(index).locator("svg.jx-live-panel[data-metric='loss'] polyline.jx-live-line")
+            drawn = (line.get_attribute("points") or "").split()
+            assert len(drawn) >= 2, f"live plot {index}: loss line points {drawn!r}"
+        screenshot_in_notebook(page, plots.first, artifacts / "notebook-live-plot.png")
+        plots.first.screenshot(path=str(artifacts / "live-plot.png"))
+
+        table = page.locator(TABLE)
+        table.wait_for(state="visible", timeout=30_000)
+        screenshot_in_notebook(page, table, artifacts / "notebook-table.png")
+        shown = experiment_revs(page)
+        assert len(shown) == EXPERIMENTS, f"rows: {row_order(page)}"
+        assert all(name in table.inner_text() for name in NAMED), table.inner_text()
+        loss = {rev: float(text) for rev, text in loss_by_rev(page).items() if rev in shown}
+        assert len(set(loss.values())) == EXPERIMENTS, f"losses: {loss}"
+
+        header = table.locator(f'.jx-th[data-col="{LOSS_COLUMN}"]')
+        header.click()
+        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-asc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
+        ascending = experiment_revs(page)
+        header.click()
+        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-desc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
+        descending = experiment_revs(page)
+        table.screenshot(path=str(artifacts / "table-sorted-desc.png"))
+
+        assert [loss[rev] for rev in ascending] == sorted(loss.values()), (shown, ascending, loss)
+        assert descending == ascending[::-1]
+        print(
+            f"\n{code_cells} code cells ran in Notebook 7 in {ran_in:.1f} s; experiment rows {shown}, "
+            f"after sorting by loss {ascending}"
+        )
+    except Exception as err:
+        pytest.fail(f"{type(err).__name__}: {err}{context()}")
+    finally:
+        (artifacts / "console.log").write_text("\n".join(console))
+        page.close()
