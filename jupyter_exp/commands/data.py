@@ -1,0 +1,142 @@
+"""Data remotes: DVC's `remote`, and `data push|fetch|pull` (`push`/`pull` alone are the experiments')."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from jupyter_exp.commands import (
+    Context,
+    UsageError,
+    arg,
+    command,
+)
+from jupyter_exp.fsutil import chdir
+
+
+@command(
+    "remote add",
+    "Add a data remote (a local path or an fsspec URL) to .dvc/config",
+    arg("name"),
+    arg("url"),
+    arg("-d", "--default", action="store_true", help="make it the default remote"),
+    arg("-f", "--force", action="store_true", help="replace a remote of the same name"),
+    arg("--local", action="store_true", help="write to .dvc/config.local (not tracked by Git)"),
+)
+def _remote_add(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.data.remote import add_remote
+
+    repo = ctx.repo()
+    url = add_remote(
+        repo.root, args.name, args.url, default=args.default, force=args.force, local=args.local, cwd=ctx.cwd
+    )
+    default = " (default)" if args.default else ""
+    return f"Added remote '{args.name}'{default}: {url}"
+
+
+@command("remote list", "List the data remotes", writes=False)
+def _remote_list(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.data.remote import default_remote, list_remotes
+
+    root = ctx.repo().root
+    default = default_remote(root)
+    lines = [
+        f"{name}\t{url}" + ("\t(default)" if name == default else "")
+        for name, url in list_remotes(root).items()
+    ]
+    return "\n".join(lines).expandtabs(8) or "No remotes: add one with `remote add -d NAME URL`."
+
+
+@command("remote remove", "Remove a data remote from .dvc/config", arg("name"))
+def _remote_remove(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.data.remote import remove_remote
+
+    remove_remote(ctx.repo().root, args.name)
+    return f"Removed remote '{args.name}'"
+
+
+@command(
+    "remote default",
+    "Show or set the default data remote",
+    arg("name", nargs="?"),
+    arg("--unset", action="store_true", help="no default remote"),
+    arg("--local", action="store_true", help="write to .dvc/config.local"),
+)
+def _remote_default(ctx: Context, args: argparse.Namespace) -> str:
+    from jupyter_exp.data.remote import default_remote, set_default_remote
+
+    root = ctx.repo().root
+    if args.unset or args.name:
+        set_default_remote(root, None if args.unset else args.name, local=args.local)
+    return default_remote(root) or "No default remote."
+
+
+_TRANSFER_ARGS = (
+    arg("targets", nargs="*", help="stages or outputs (default: all of the workspace's)"),
+    arg("-r", "--remote", metavar="NAME", help="data remote (default: core.remote)"),
+    arg("-j", "--jobs", type=int, metavar="N", help="parallel transfers (default: 4 per CPU, at most 32)"),
+    arg("-a", "--all-branches", action="store_true", help="outputs of every branch tip too"),
+    arg("-A", "--all-commits", action="store_true", help="outputs of every commit too"),
+)
+
+
+@contextmanager
+def _transfer_bar(ctx: Context, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """The front end's progress bar for a transfer, counted in files, closed even when it fails."""
+    bar = ctx.progress(description, "files") if ctx.progress is not None else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _transfer_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    return {
+        "remote": args.remote,
+        "jobs": args.jobs,
+        "all_branches": args.all_branches,
+        "all_commits": args.all_commits,
+    }
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+@command("data push", "Upload cached outputs the data remote lacks (DVC's `dvc push`)", *_TRANSFER_ARGS)
+def _data_push(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Pushing") as progress:
+        result = repo.push(args.targets or None, progress=progress, **_transfer_options(args))
+    return f"{_files(result.transferred)} pushed" if result.transferred else "Everything is up to date."
+
+
+@command("data fetch", "Download outputs' objects into the cache from the data remote", *_TRANSFER_ARGS)
+def _data_fetch(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Fetching") as progress:
+        result = repo.fetch(args.targets or None, progress=progress, **_transfer_options(args))
+    return f"{_files(result.transferred)} fetched" if result.transferred else "Everything is up to date."
+
+
+@command(
+    "data pull",
+    "Fetch outputs from the data remote and check them out in the workspace",
+    *_TRANSFER_ARGS,
+    arg("-f", "--force", action="store_true", help="overwrite modified outputs"),
+)
+def _data_pull(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd), _transfer_bar(ctx, "Fetching") as progress:
+        result, restored = repo.pull(
+            args.targets or None, force=args.force, progress=progress, **_transfer_options(args)
+        )
+    lines = [f"M\t{path}".expandtabs(8) for path in restored]
+    if result.transferred or restored:
+        lines.append(f"{_files(result.transferred)} fetched, {_files(len(restored))} checked out")
+    return "\n".join(lines) or "Everything is up to date."
