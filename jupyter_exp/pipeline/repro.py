@@ -170,29 +170,26 @@ class Pipeline:
 
     @staticmethod
     def _match(graph: Graph, target: str, recursive: bool) -> list[str]:
+        """Stages a target names: a stage (``train``, ``build@us``, ``sub/dvc.yaml:train``, ``data.csv.dvc``),
+        a foreach/matrix group (``build``), a ``dvc.yaml`` (all its stages), or with ``recursive`` a
+        directory (every stage below it)."""
         target = target.rstrip("/")
         stages = graph.stages
         if target in stages:
             return [target]
+        if target.endswith("dvc.yaml"):
+            return [n for n, s in stages.items() if s.dvcfile == posixpath.normpath(target)]
         dvcfile, _, name = target.rpartition(":")
-        if not dvcfile:
-            dvcfile, name = "dvc.yaml", target
-        dvcfile = posixpath.normpath(dvcfile)
-        if dvcfile.endswith("dvc.yaml") is False and not name:
-            dvcfile = posixpath.join(dvcfile, "dvc.yaml")
-        if not name and ":" not in target and target.endswith("dvc.yaml"):
-            return [n for n, s in stages.items() if s.dvcfile == dvcfile]
+        dvcfile = posixpath.normpath(dvcfile) if dvcfile else "dvc.yaml"
+        group = "@" not in name  # `build` names every `build@...` stage
         found = [
             n
             for n, s in stages.items()
-            if s.dvcfile == dvcfile
-            and (s.name == name or s.name.split("@", 1)[0] == name and "@" not in name)
+            if s.dvcfile == dvcfile and (s.name == name or (group and s.name.split("@", 1)[0] == name))
         ]
         if not found and recursive:
             prefix = "" if target in ("", ".") else target + "/"
             found = [n for n, s in stages.items() if s.dvcfile.startswith(prefix)]
-        if not found and target.endswith("dvc.yaml"):
-            found = [n for n, s in stages.items() if s.dvcfile == posixpath.normpath(target)]
         return found
 
     def live_directories(self, targets: Iterable[str] | None = None) -> list[Path]:
@@ -288,7 +285,9 @@ class Pipeline:
         deps read as "modified" and params files as "new". Deps or params removed from the
         definition count as a changed command, so the lock is rewritten to match it."""
         locked_deps = {d.get("path"): d.get("md5") for d in entry.get("deps") or []}
-        changes.deps.update(self._hash_changes((dep.path, locked_deps.get(dep.def_path)) for dep in stage.deps))
+        changes.deps.update(
+            self._hash_changes((dep.path, locked_deps.get(dep.def_path)) for dep in stage.deps)
+        )
         locked_params = entry.get("params") or {}
         undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
         undeclared |= set(locked_params) - {p.def_path for p in stage.params}
@@ -449,7 +448,7 @@ class Pipeline:
             cache = self.copy_cache if out.checkpoint else self.cache
             if not out.cache:
                 info = self._hash_with_progress(out.path)
-            elif out.checkpoint and full.is_file():  # a new model at each checkpoint: hash and copy in one read
+            elif out.checkpoint and full.is_file():  # a new model each checkpoint: one read to hash+copy
                 info = cache.ingest(out.path, self._bar(f"Caching {out.path}"))
             else:
                 info = self._save(cache, out.path)
