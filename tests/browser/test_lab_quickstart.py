@@ -104,6 +104,44 @@ def screenshot_in_notebook(page: Any, element: Any, path: Path) -> None:
     page.screenshot(path=str(path))
 
 
+def check_widgets(page: Any, artifacts: Path) -> tuple[list[str], list[str]]:
+    """What both front ends must show after Run All: no stderr, drawn live plots, the table with one row
+    per experiment, and a loss header that sorts rows both ways. Returns (rows, rows sorted by loss)."""
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert not stderr.count(), f"stderr/error outputs: {stderr.all_inner_texts()}"
+
+    plots = page.locator(LIVE_PLOT)
+    assert plots.count() >= EXPERIMENTS, f"{plots.count()} live plots rendered"
+    for index in range(plots.count()):
+        line = plots.nth(index).locator("svg.jx-live-panel[data-metric='loss'] polyline.jx-live-line")
+        drawn = (line.get_attribute("points") or "").split()
+        assert len(drawn) >= 2, f"live plot {index}: loss line points {drawn!r}"
+    screenshot_in_notebook(page, plots.first, artifacts / "notebook-live-plot.png")
+    plots.first.screenshot(path=str(artifacts / "live-plot.png"))
+
+    table = page.locator(TABLE)
+    table.wait_for(state="visible", timeout=30_000)
+    screenshot_in_notebook(page, table, artifacts / "notebook-table.png")
+    shown = experiment_revs(page)
+    assert len(shown) == EXPERIMENTS, f"rows: {row_order(page)}"
+    assert all(name in table.inner_text() for name in NAMED), table.inner_text()
+    loss = {rev: float(text) for rev, text in loss_by_rev(page).items() if rev in shown}
+    assert len(set(loss.values())) == EXPERIMENTS, f"losses: {loss}"
+
+    header = table.locator(f'.jx-th[data-col="{LOSS_COLUMN}"]')
+    header.click()
+    page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-asc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
+    ascending = experiment_revs(page)
+    header.click()
+    page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-desc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
+    descending = experiment_revs(page)
+    table.screenshot(path=str(artifacts / "table-sorted-desc.png"))
+
+    assert [loss[rev] for rev in ascending] == sorted(loss.values()), (shown, ascending, loss)
+    assert descending == ascending[::-1]
+    return shown, ascending
+
+
 def test_quickstart_runs_in_jupyterlab_and_the_widgets_work(
     chromium: Any, lab_server: LabServer, artifacts: Path
 ) -> None:
@@ -136,38 +174,7 @@ def test_quickstart_runs_in_jupyterlab_and_the_widgets_work(
         wait_for_cells(page, code_cells)
         ran_in = time.monotonic() - started
 
-        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        assert not stderr.count(), f"stderr/error outputs: {stderr.all_inner_texts()}"
-
-        plots = page.locator(LIVE_PLOT)
-        assert plots.count() >= EXPERIMENTS, f"{plots.count()} live plots rendered"
-        for index in range(plots.count()):
-            line = plots.nth(index).locator("svg.jx-live-panel[data-metric='loss'] polyline.jx-live-line")
-            drawn = (line.get_attribute("points") or "").split()
-            assert len(drawn) >= 2, f"live plot {index}: loss line points {drawn!r}"
-        screenshot_in_notebook(page, plots.first, artifacts / "notebook-live-plot.png")
-        plots.first.screenshot(path=str(artifacts / "live-plot.png"))
-
-        table = page.locator(TABLE)
-        table.wait_for(state="visible", timeout=30_000)
-        screenshot_in_notebook(page, table, artifacts / "notebook-table.png")
-        shown = experiment_revs(page)
-        assert len(shown) == EXPERIMENTS, f"rows: {row_order(page)}"
-        assert all(name in table.inner_text() for name in NAMED), table.inner_text()
-        loss = {rev: float(text) for rev, text in loss_by_rev(page).items() if rev in shown}
-        assert len(set(loss.values())) == EXPERIMENTS, f"losses: {loss}"
-
-        header = table.locator(f'.jx-th[data-col="{LOSS_COLUMN}"]')
-        header.click()
-        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-asc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
-        ascending = experiment_revs(page)
-        header.click()
-        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-desc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
-        descending = experiment_revs(page)
-        table.screenshot(path=str(artifacts / "table-sorted-desc.png"))
-
-        assert [loss[rev] for rev in ascending] == sorted(loss.values()), (shown, ascending, loss)
-        assert descending == ascending[::-1]
+        shown, ascending = check_widgets(page, artifacts)
         print(
             f"\n{code_cells} code cells ran in JupyterLab in {ran_in:.1f} s; experiment rows {shown}, "
             f"after sorting by loss {ascending}"

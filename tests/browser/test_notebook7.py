@@ -14,18 +14,10 @@ from typing import TYPE_CHECKING, Any
 import nbformat
 import pytest
 from test_lab_quickstart import (  # the same notebook and widgets as the JupyterLab test
-    EXPERIMENTS,
-    LIVE_PLOT,
-    LOSS_COLUMN,
-    NAMED,
     NOTEBOOK,
     RUN_TIMEOUT_MS,
-    TABLE,
+    check_widgets,
     copy_quickstart,
-    experiment_revs,
-    loss_by_rev,
-    row_order,
-    screenshot_in_notebook,
     wait_for_kernel,
 )
 
@@ -92,38 +84,7 @@ def test_quickstart_runs_in_notebook7_and_the_widgets_work(
         errors = [line for line in console[loaded:] if line.startswith(("error", "pageerror"))]
         assert not errors, f"browser errors while the cells ran: {errors}"
 
-        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        assert not stderr.count(), f"stderr/error outputs: {stderr.all_inner_texts()}"
-
-        plots = page.locator(LIVE_PLOT)
-        assert plots.count() >= EXPERIMENTS, f"{plots.count()} live plots rendered"
-        for index in range(plots.count()):
-            line = plots.nth(index).locator("svg.jx-live-panel[data-metric='loss'] polyline.jx-live-line")
-            drawn = (line.get_attribute("points") or "").split()
-            assert len(drawn) >= 2, f"live plot {index}: loss line points {drawn!r}"
-        screenshot_in_notebook(page, plots.first, artifacts / "notebook-live-plot.png")
-        plots.first.screenshot(path=str(artifacts / "live-plot.png"))
-
-        table = page.locator(TABLE)
-        table.wait_for(state="visible", timeout=30_000)
-        screenshot_in_notebook(page, table, artifacts / "notebook-table.png")
-        shown = experiment_revs(page)
-        assert len(shown) == EXPERIMENTS, f"rows: {row_order(page)}"
-        assert all(name in table.inner_text() for name in NAMED), table.inner_text()
-        loss = {rev: float(text) for rev, text in loss_by_rev(page).items() if rev in shown}
-        assert len(set(loss.values())) == EXPERIMENTS, f"losses: {loss}"
-
-        header = table.locator(f'.jx-th[data-col="{LOSS_COLUMN}"]')
-        header.click()
-        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-asc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
-        ascending = experiment_revs(page)
-        header.click()
-        page.wait_for_selector(f'{TABLE} .jx-th.jx-sorted.jx-desc[data-col="{LOSS_COLUMN}"]', timeout=10_000)
-        descending = experiment_revs(page)
-        table.screenshot(path=str(artifacts / "table-sorted-desc.png"))
-
-        assert [loss[rev] for rev in ascending] == sorted(loss.values()), (shown, ascending, loss)
-        assert descending == ascending[::-1]
+        shown, ascending = check_widgets(page, artifacts)
         print(
             f"\n{code_cells} code cells ran in Notebook 7 in {ran_in:.1f} s; experiment rows {shown}, "
             f"after sorting by loss {ascending}"
