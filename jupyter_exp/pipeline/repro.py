@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -603,17 +603,30 @@ class Pipeline:
             signal_file.parent.mkdir(parents=True, exist_ok=True)
             signal_file.unlink(missing_ok=True)
         pipe = subprocess.PIPE if on_output is not None else None
-        # Its own session, so an interrupt reaches the whole command (the shell and what it started),
-        # not only the shell: see _interrupt.
-        proc = subprocess.Popen(
-            cmd,
-            shell=True,
-            cwd=cwd,
-            env=env,
-            stdout=pipe,
-            stderr=subprocess.STDOUT if pipe else None,
-            start_new_session=True,
-        )
+        stop = stop or threading.Event()
+        with _ctrl_c_sets(stop):
+            # Its own session, so an interrupt reaches the whole command (the shell and what it started),
+            # not only the shell: see _interrupt.
+            proc = subprocess.Popen(
+                cmd,
+                shell=True,
+                cwd=cwd,
+                env=env,
+                stdout=pipe,
+                stderr=subprocess.STDOUT if pipe else None,
+                start_new_session=True,
+            )
+            return self._supervise(proc, on_output, on_checkpoint, signal_file, stop)
+
+    def _supervise(
+        self,
+        proc: subprocess.Popen[bytes],
+        on_output: Callable[[str], None] | None,
+        on_checkpoint: Callable[[], None] | None,
+        signal_file: Path,
+        stop: threading.Event,
+    ) -> int:
+        """Stream the command's output and serve its checkpoints until it ends; a ``stop`` interrupts it."""
         done = threading.Event()
         failures: list[BaseException] = []
         watcher = None
@@ -622,12 +635,12 @@ class Pipeline:
                 target=_serve_checkpoints, args=(signal_file, on_checkpoint, done, failures), daemon=True
             )
             watcher.start()
-        if stop is not None:
-            threading.Thread(target=_forward_stop, args=(stop, done, proc), daemon=True).start()
+        threading.Thread(target=_forward_stop, args=(stop, done, proc), daemon=True).start()
         try:
             if proc.stdout is not None and on_output is not None:
                 for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
-                    on_output(chunk.decode("utf-8", "replace"))
+                    if not stop.is_set():  # once interrupted, the command's own dying words are not shown
+                        on_output(chunk.decode("utf-8", "replace"))
             code = proc.wait()
         except KeyboardInterrupt:
             _interrupt(proc)
@@ -638,7 +651,7 @@ class Pipeline:
                 watcher.join()
         if failures:
             raise failures[0]
-        if stop is not None and stop.is_set():
+        if stop.is_set():
             raise KeyboardInterrupt
         return code
 
@@ -814,6 +827,24 @@ def _serve_checkpoints(
         if ended:
             return
         done.wait(0.02)
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """In the main thread, make Ctrl-C a ``stop`` request while a command runs.
+
+    A ``KeyboardInterrupt`` raised between starting the command and supervising it (a Ctrl-C that
+    arrives while ``Popen`` returns, under load) would leave the command running in its own session;
+    a flag that the supervisor turns into SIGINT for the command's group cannot be lost that way.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _forward_stop(stop: threading.Event, done: threading.Event, proc: subprocess.Popen[bytes]) -> None:
