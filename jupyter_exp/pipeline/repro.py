@@ -859,8 +859,14 @@ def _interrupt(proc: subprocess.Popen[bytes]) -> None:
     """Forward Ctrl-C to the command's process group (it has its own session, so neither a terminal's
     Ctrl-C nor a kernel interrupt reaches it directly), then make sure all of it ends."""
     _signal_group(proc, signal.SIGINT)
-    deadline = time.monotonic() + 10
-    while proc.poll() is None and time.monotonic() < deadline:
+    started = time.monotonic()
+    repeated = False
+    while proc.poll() is None and time.monotonic() - started < 10:
+        if not repeated and time.monotonic() - started > 2:
+            # `sh -c` catches SIGINT; one landing in its child between fork and exec is lost, and the shell
+            # then waits for a program that never saw it. A second Ctrl-C, as a user would press, ends that.
+            _signal_group(proc, signal.SIGINT)
+            repeated = True
         time.sleep(0.05)
     _signal_group(proc, signal.SIGKILL)  # whatever the shell started and left behind
     proc.wait()
