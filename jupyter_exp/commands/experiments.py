@@ -16,14 +16,23 @@ from jupyter_exp.commands import (
     command,
 )
 from jupyter_exp.errors import ExperimentError
+from jupyter_exp.experiments.grid import is_grid
 
 
 @command(
     "run",
     "Run an experiment: apply -S overrides, reproduce, commit the result under refs/exps",
     arg("targets", nargs="*"),
-    arg("-S", "--set-param", action="append", default=[], metavar="[FILE:]KEY=VALUE", dest="set_param"),
-    arg("-n", "--name", help="experiment name (default: exp-<5 hex>)"),
+    arg(
+        "-S",
+        "--set-param",
+        action="append",
+        default=[],
+        metavar="[FILE:]KEY=VALUE",
+        dest="set_param",
+        help="a param override; 'lr=0.1,0.2' or 'epochs=range(1,3)' makes a grid of experiments",
+    ),
+    arg("-n", "--name", help="experiment name (default: exp-<5 hex>; NAME-1, NAME-2 .. for a grid)"),
     arg("-f", "--force", action="store_true", help="replace an experiment of the same name"),
     arg("--reset", action="store_true", help="start checkpoint training from scratch"),
     arg("--queue", action="store_true", help="record the experiment for --run-all instead of running it"),
@@ -55,6 +64,21 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
                 f"{', '.join(r.name for r in failed)} (kept in the queue, marked failed)"
             )
         return None
+    if is_grid(args.set_param):
+        results = repo.experiments.grid(
+            args.set_param,
+            name=args.name,
+            force=args.force,
+            targets=args.targets or None,
+            queue=args.queue,
+            on_output=ctx.on_output,
+            stop=ctx.stop,
+        )
+        if args.queue:
+            return f"Queued {len(results)} experiments: `jupyter exp run --run-all` runs them."
+        if results and results[-1].interrupted:
+            return results[-1]
+        return f"Ran {len(results)} experiments: {', '.join(r.name for r in results)}"
     if args.queue:
         repo.experiments.run(
             args.set_param, name=args.name, force=args.force, targets=args.targets or None, queue=True

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from jupyter_exp.errors import ExperimentError
+
 if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
     from jupyter_exp.experiments.diff import DiffResult
@@ -72,8 +74,13 @@ class Experiments:
         ``stop`` set from another thread interrupts the run like Ctrl-C (completed checkpoints are kept).
         ``queue`` records the experiment for :meth:`run_all` instead (workspace untouched, nothing runs).
         """
+        from jupyter_exp.experiments.grid import is_grid
         from jupyter_exp.experiments.run import Runner
 
+        if is_grid(params):
+            raise ExperimentError(
+                f"-S {' -S '.join(params or ())} is a grid of experiments: run it with `experiments.grid(...)`"
+            )
         if queue:
             from jupyter_exp.experiments.queue import enqueue
 
@@ -82,6 +89,35 @@ class Experiments:
         return Runner(self.pipeline, self.git, self.log).run(
             params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
         )
+
+    def grid(
+        self,
+        params: list[str],
+        name: str | None = None,
+        force: bool = False,
+        targets: list[str] | None = None,
+        *,
+        queue: bool = False,
+        on_output: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[ExpResult]:
+        """Every combination of the sweeping ``-S`` overrides (``lr=0.1,0.2``, ``epochs=range(1,3)``):
+        queued with ``queue``, else run in turn in the workspace (which ends with the last one's results).
+        ``name`` becomes ``name-1``, ``name-2``, ... as DVC names a queued grid."""
+        from jupyter_exp.experiments.grid import expand, grid_names
+
+        combos = expand(params)
+        results = []
+        for combo, combo_name in zip(combos, grid_names(name, len(combos)), strict=True):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+            result = self.run(
+                combo, combo_name, force, targets, queue=queue, on_output=on_output, stop=stop
+            )
+            results.append(result)
+            if result.interrupted:
+                break
+        return results
 
     def run_all(
         self, jobs: int = 1, *, stop: threading.Event | None = None, dask: str | bool | None = None

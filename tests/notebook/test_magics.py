@@ -342,6 +342,18 @@ def test_experiments_through_the_shortcuts(shell: Any, trained: Path) -> None:
     assert cell.success and "Removed" in cell.stdout
 
 
+def test_grids_take_the_cli_words(shell: Any, trained: Path) -> None:
+    cell = run(shell, "%exp_run --queue -S 'lr=range(1,4)' -n g")
+    assert cell.success, cell.text
+    assert "Queued 3 experiments" in cell.text
+    cell = run(shell, "%exp_run -S 'lr=0.4,0.5'")
+    assert cell.success, cell.text
+    assert "training with lr 0.4" in cell.stdout and "training with lr 0.5" in cell.stdout
+    assert "Ran 2 experiments" in cell.text
+    shown = run(shell, "%exp_show --json").text
+    assert shown.count('"queued"') >= 3 and '"lr": 0.5' in shown
+
+
 def test_live_metrics_are_plotted_while_training(shell: Any, git_repo: Path) -> None:
     train = (
         "from jupyter_exp.live import Live\n"
