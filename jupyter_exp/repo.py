@@ -149,6 +149,20 @@ class Repo:
     def plots(self) -> Plots:
         return Plots(self)
 
+    def add_stage(
+        self, name: str, definition: dict[str, Any], *, dvcfile: str = "dvc.yaml", force: bool = False
+    ) -> bool:
+        """Write stage ``name`` into ``dvcfile`` (relative to the root); True when it replaced one.
+
+        The pipeline is loaded again before this returns, so a bad path, template or output clash is
+        an error and dvc.yaml is left as it was.
+        """
+        from jupyter_exp.pipeline.dvcfile import add_stage
+
+        return add_stage(
+            self.root, self.root / dvcfile, name, definition, force=force, check=self.pipeline.graph
+        )
+
     def gc(self, *, workspace: bool = True) -> int:
         """Remove cache objects the workspace does not reference (``gc -w``); returns how many went."""
         keep = self.pipeline.used_objects()

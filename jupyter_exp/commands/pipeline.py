@@ -33,6 +33,7 @@ def _init(ctx: Context, args: argparse.Namespace) -> str:
 )
 def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
     repo = ctx.repo()
+    repo.pipeline.graph()  # the same checks as every other command (paths, output clashes)
     resolved: dict[str, Any] = {}
     for path, pipeline in repo.pipeline.resolved().items():
         for name, definition in pipeline.stages.items():
@@ -90,15 +91,13 @@ def stage_spec(args: argparse.Namespace, cmd: str, extra_deps: Sequence[str] = (
     arg("cmd", nargs=argparse.REMAINDER),
 )
 def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.pipeline.dvcfile import write_stage
-
     repo = ctx.repo()
     if not args.cmd:
         raise UsageError("stage add: a command is required, e.g. `stage add -n train python train.py`")
     spec = stage_spec(args, " ".join(args.cmd))
-    dvcfile = Path(ctx.cwd).resolve() / "dvc.yaml"
-    write_stage(repo.root, dvcfile, args.name, spec.definition, force=args.force)
-    return f"Added stage '{args.name}' in '{dvcfile.relative_to(repo.root).as_posix()}'"
+    dvcfile = (Path(ctx.cwd).resolve() / "dvc.yaml").relative_to(repo.root).as_posix()
+    repo.add_stage(args.name, spec.definition, dvcfile=dvcfile, force=args.force)
+    return f"Added stage '{args.name}' in '{dvcfile}'"
 
 
 @command(

@@ -608,20 +608,8 @@ class ExpMagics(Magics):
             self._write_stage(ctx, repo, name, stage)
 
     def _write_stage(self, ctx: Context, repo: Repo, name: str, stage: Any) -> None:
-        from jupyter_exp.pipeline.dvcfile import write_stage
-
-        dvcfile = ctx.cwd.resolve() / "dvc.yaml"
-        where = relpath(dvcfile, repo.root)
-        before = dvcfile.read_text(encoding="utf-8") if dvcfile.exists() else None
-        replaced = write_stage(repo.root, dvcfile, name, stage, force=True)
-        try:
-            repo.pipeline.graph()  # a bad template or an output clash fails here, before anything is shown
-        except JupyterExpError:
-            if before is None:
-                dvcfile.unlink()
-            else:
-                atomic_write_text(dvcfile, before)
-            raise
+        where = relpath(ctx.cwd.resolve() / "dvc.yaml", repo.root)
+        replaced = repo.add_stage(name, stage, dvcfile=where, force=True)
         print(f"{'Replaced' if replaced else 'Added'} stage '{name}' in '{where}'")
         self._show_stage(ctx, name if where == "dvc.yaml" else f"{where}:{name}")
 

@@ -12,9 +12,10 @@ from jupyter_exp.pipeline.stage import Stage
 
 def _ancestors(path: str) -> Iterable[str]:
     while True:
-        path = posixpath.dirname(path)
-        if not path:
+        parent = posixpath.dirname(path)
+        if not parent or parent == path:  # "" for relative paths, "/" would repeat forever
             return
+        path = parent
         yield path
 
 
@@ -44,8 +45,8 @@ class Graph:
                     if other == name:
                         raise PipelineError(f"output '{out.path}' is declared twice in stage {stage}")
                     raise PipelineError(
-                        f"output '{out.path}' is specified in stages: '{other}' and '{name}'; "
-                        "an output can only be produced by one stage"
+                        f"output '{out.path}' is already specified in stage: '{other}' "
+                        f"(and again in '{name}'); an output can only be produced by one stage"
                     )
                 owner[out.path] = name
         paths = sorted(owner)

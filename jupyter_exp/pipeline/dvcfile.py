@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_exp.errors import JupyterExpError, YAMLFileError
-from jupyter_exp.fsutil import atomic_write_text, relpath
+from jupyter_exp.fsutil import atomic_write_bytes, atomic_write_text, relpath
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -127,4 +127,25 @@ def write_stage(root: Path, dvcfile: Path, name: str, definition: Any, *, force:
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     atomic_write_text(dvcfile, buffer.getvalue())
+    return replaced
+
+
+def add_stage(
+    root: Path, dvcfile: Path, name: str, definition: Any, *, force: bool, check: Callable[[], object]
+) -> bool:
+    """:func:`write_stage`, then ``check()`` (load the whole pipeline); a failure restores the file.
+
+    The one way a stage is added (CLI, ``%%stage``, ``Repo.add_stage``), so paths, templates and output
+    clashes are validated by the same code that loads dvc.yaml, and a refused stage leaves no trace.
+    """
+    before = dvcfile.read_bytes() if dvcfile.exists() else None
+    replaced = write_stage(root, dvcfile, name, definition, force=force)
+    try:
+        check()
+    except BaseException:
+        if before is None:
+            dvcfile.unlink()
+        else:
+            atomic_write_bytes(dvcfile, before)
+        raise
     return replaced

@@ -38,6 +38,7 @@ from jupyter_exp.errors import (
 from jupyter_exp.fsutil import WorkspaceTree, atomic_write_text
 from jupyter_exp.pipeline import lock as lockfile
 from jupyter_exp.pipeline.dag import Graph
+from jupyter_exp.pipeline.paths import check_stage_on_disk
 from jupyter_exp.pipeline.runcache import RunCache
 from jupyter_exp.pipeline.stage import Output, Stage, build_data_stage, build_stage
 from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
@@ -146,6 +147,8 @@ class Pipeline:
             else:
                 stage = build_data_stage(path, serialize.load_from(tree, path))
                 stages[stage.addressing] = stage
+        for stage in stages.values():
+            check_stage_on_disk(self.root, stage)
         return stages
 
     def graph(self) -> Graph:

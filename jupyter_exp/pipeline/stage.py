@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_exp.errors import YAMLFileError
+from jupyter_exp.pipeline.paths import repo_path, stage_wdir
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 
@@ -85,10 +86,6 @@ class Stage:
         return f"'{self.addressing}'"
 
 
-def _root_path(wdir: str, def_path: str) -> str:
-    return posixpath.normpath(posixpath.join(wdir, def_path))
-
-
 def _flag(value: Any, where: str, key: str) -> bool:
     if not isinstance(value, bool):
         raise YAMLFileError(f"{where}: '{key}' must be true or false, got {value!r}")
@@ -115,7 +112,7 @@ def _outputs(entries: Any, kind: str, wdir: str, where: str) -> list[Output]:
         outs.append(
             Output(
                 def_path=def_path,
-                path=_root_path(wdir, def_path),
+                path=repo_path(wdir, def_path, kind, where, output=True),
                 cache=_flag(options.pop("cache", True), where, f"{kind}.{def_path}.cache"),
                 persist=_flag(options.pop("persist", False), where, f"{kind}.{def_path}.persist"),
                 checkpoint=_flag(options.pop("checkpoint", False), where, f"{kind}.{def_path}.checkpoint"),
@@ -151,7 +148,7 @@ def _params(entries: Any, wdir: str, where: str) -> list[ParamsDependency]:
     return [
         ParamsDependency(
             def_path=file,
-            path=_root_path(wdir, file),
+            path=repo_path(wdir, file, "params", where),
             keys=() if file in whole else tuple(dict.fromkeys(keys)),
         )
         for file, keys in by_file.items()
@@ -164,10 +161,10 @@ def _live_outputs(live: dict[str, Any], wdir: str, where: str) -> list[Output]:
     for directory, options in live.items():
         options = options or {}
         cache = _flag(options.get("cache", True), where, f"live.{directory}.cache")
-        outs.append(Output(directory, _root_path(wdir, directory), cache=cache, kind="plots"))
+        outs.append(Output(directory, repo_path(wdir, directory, "live", where, output=True), cache=cache, kind="plots"))
         if options.get("summary", True):
             summary = f"{directory}.json"
-            outs.append(Output(summary, _root_path(wdir, summary), cache=False, kind="metrics"))
+            outs.append(Output(summary, repo_path(wdir, summary, "live", where, output=True), cache=False, kind="metrics"))
     return outs
 
 
@@ -175,7 +172,7 @@ def build_stage(name: str, definition: dict[str, Any], dvcfile: str) -> Stage:
     """Turn one resolved definition (the dict templating returns) into a :class:`Stage`."""
     where = f"'{dvcfile}' stage '{name}'"
     base = posixpath.dirname(dvcfile) or "."
-    wdir = posixpath.normpath(posixpath.join(base, definition.get("wdir", ".")))
+    wdir = stage_wdir(base, definition.get("wdir", "."), where)
     cmd = definition.get("cmd")
     if cmd is None:
         raise YAMLFileError(f"{where}: 'cmd' is required")
@@ -199,7 +196,7 @@ def build_stage(name: str, definition: dict[str, Any], dvcfile: str) -> Stage:
         dvcfile=dvcfile,
         wdir=wdir,
         cmd=cmds,
-        deps=[Dependency(d, _root_path(wdir, d)) for d in deps_raw],
+        deps=[Dependency(d, repo_path(wdir, d, "deps", where)) for d in deps_raw],
         params=_params(definition.get("params"), wdir, where),
         outs=outs,
         frozen=bool(definition.get("frozen", False)),
@@ -217,7 +214,7 @@ def build_data_stage(dvcfile: str, data: dict[str, Any]) -> Stage:
     if not isinstance(outs_raw, list) or not outs_raw:
         raise YAMLFileError(f"{where}: 'outs' must be a non-empty list")
     base = posixpath.dirname(dvcfile) or "."
-    wdir = posixpath.normpath(posixpath.join(base, data.get("wdir", ".")))
+    wdir = stage_wdir(base, data.get("wdir", "."), where)
     outs = []
     for entry in outs_raw:
         if not isinstance(entry, dict) or "path" not in entry:
@@ -225,7 +222,7 @@ def build_data_stage(dvcfile: str, data: dict[str, Any]) -> Stage:
         outs.append(
             Output(
                 entry["path"],
-                _root_path(wdir, entry["path"]),
+                repo_path(wdir, entry["path"], "outs", where, output=True),
                 cache=entry.get("cache", True),
                 options={k: v for k, v in entry.items() if k != "path"},
             )

@@ -24,7 +24,7 @@ def pipeline(root: Path, stages: str) -> None:
         ),
         (
             "  first: {cmd: echo > x, outs: [x]}\n  second: {cmd: echo > x, outs: [x]}\n",
-            "output 'x' is specified in stages: 'first' and 'second'",
+            "output 'x' is already specified in stage: 'first' (and again in 'second')",
         ),
         (
             "  whole: {cmd: mkdir -p d, outs: [d]}\n  part: {cmd: echo > d/f, outs: [d/f]}\n",

@@ -1,0 +1,86 @@
+"""Where a stage's paths may point: the one check for deps, outs, metrics, plots, params files and ``wdir``.
+
+Used when dvc.yaml (or a ``.dvc`` file) is loaded, so ``stage add`` (CLI, magics, API) and every command
+reading the pipeline apply the same rules. A path is relative to the stage's ``wdir``, stays inside the
+repository once normalised, and never reaches into ``.git`` or ``.dvc`` (the cache, the config): a
+command that writes outputs must not be able to overwrite the repository's own files.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jupyter_exp.errors import YAMLFileError
+
+if TYPE_CHECKING:
+    from jupyter_exp.pipeline.stage import Stage
+
+OUTSIDE = "path is outside of repository"
+
+
+def _is_absolute(path: str) -> bool:
+    return path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":")
+
+
+def repo_path(wdir: str, def_path: str, what: str, where: str, *, output: bool = False) -> str:
+    """``def_path`` (relative to ``wdir``) as a normalised path relative to the repository root.
+
+    ``what`` is the field ("outs", "deps", ...) and ``where`` the stage, for the message.
+    """
+    if not isinstance(def_path, str) or not def_path.strip():
+        raise YAMLFileError(f"{where}: empty path in '{what}'")
+    if "\0" in def_path:
+        raise YAMLFileError(f"{where}: {what} {def_path!r} contains a NUL character")
+    if _is_absolute(def_path):
+        raise YAMLFileError(
+            f"{where}: {what} '{def_path}': {OUTSIDE} (absolute paths are not supported: "
+            "write it relative to the stage's wdir)"
+        )
+    path = posixpath.normpath(posixpath.join(wdir, def_path))
+    if path == ".." or path.startswith("../"):
+        raise YAMLFileError(f"{where}: {what} '{def_path}': {OUTSIDE}")
+    parts = path.split("/")
+    if ".git" in parts:
+        raise YAMLFileError(f"{where}: {what} '{def_path}' is inside '.git', which belongs to Git")
+    if parts[0] == ".dvc":
+        raise YAMLFileError(f"{where}: {what} '{def_path}' is inside '.dvc' (config and cache)")
+    if output and path == ".":
+        raise YAMLFileError(f"{where}: {what} '{def_path}' is the whole repository")
+    return path
+
+
+def stage_wdir(base: str, wdir: str, where: str) -> str:
+    """The stage's working directory relative to the root; DVC's message when it leaves the repository."""
+    if not isinstance(wdir, str) or _is_absolute(wdir):
+        raise YAMLFileError(f"{where}: stage working dir '{wdir}' is outside of DVC repo")
+    path = posixpath.normpath(posixpath.join(base, wdir))
+    if path == ".." or path.startswith("../"):
+        raise YAMLFileError(f"{where}: stage working dir '{wdir}' is outside of DVC repo")
+    if path.split("/")[0] in (".git", ".dvc"):
+        raise YAMLFileError(f"{where}: stage working dir '{wdir}' is inside '{path.split('/')[0]}'")
+    return path
+
+
+def check_on_disk(root: Path, path: str, what: str, where: str) -> None:
+    """A path that is lexically inside may still leave the repository through a symlinked directory.
+
+    Only the parent is resolved: an output may itself be a symlink into the cache (``cache.type``).
+    """
+    real = os.path.realpath(os.path.join(root, posixpath.dirname(path)))
+    if real != str(root) and not real.startswith(str(root) + os.sep):
+        raise YAMLFileError(f"{where}: {what} '{path}': {OUTSIDE} (a symlink leads to '{real}')")
+    relative = os.path.relpath(real, root).split(os.sep)
+    if ".git" in relative or relative[0] == ".dvc":
+        raise YAMLFileError(f"{where}: {what} '{path}' resolves into '{relative[0]}' through a symlink")
+
+
+def check_stage_on_disk(root: Path, stage: Stage) -> None:
+    """:func:`check_on_disk` for what the stage writes (outputs) and where it runs."""
+    where = f"'{stage.dvcfile}' stage '{stage.name}'"
+    for out in stage.outs:
+        check_on_disk(root, out.path, out.kind, where)
+    if stage.wdir != ".":
+        check_on_disk(root, posixpath.join(stage.wdir, "_"), "wdir", where)
