@@ -8,12 +8,14 @@ Layout for ``Live("logs")``::
     logs.json             summary: {"step": N, "loss": ..., "train": {"acc": ...}} (last value of each)
     logs.html             self-contained report (table + inline SVG plots)
 
-Why it is fast: each metric's TSV stays open in append mode and is flushed once per step (rows are
-on disk when ``next_step`` returns); the summary is a snapshot of an in-memory tree handed each step
-to a background writer, which replaces ``logs.json`` atomically, newest snapshot first, at most every
-20 ms; the report is redrawn at most once a second from bounded, downsampled series, on the same
-thread. ``flush()``, ``end()`` and a checkpoint wait until both are current. Nothing ever re-reads
-the history, so a step costs the same at step 10 and at step 10,000.
+Durable and fast: each metric's TSV stays open in append mode and every row is one ``write`` to the
+OS before ``log`` returns (a SIGKILL right after loses nothing; no fsync, so a power cut may); the
+summary is rewritten in place by ``next_step`` (``live/writer.py`` says why that is safe), so
+``logs.json`` holds a step when ``next_step``, ``make_checkpoint`` or ``end`` returns; the report is
+redrawn at most once a second from bounded, downsampled series on a background thread (``flush()``,
+``end()`` and a checkpoint wait for it). Paths are made absolute at construction, so a training that
+calls ``os.chdir`` keeps logging to the same folder. Nothing ever re-reads the history, so a step
+costs the same at step 10 and at step 10,000.
 
 Semantics worth knowing:
 
@@ -78,14 +80,13 @@ def env_flag(name: str, default: bool) -> bool:
 class _Metric:
     """Per-metric state kept between calls so that logging is a dict lookup and a buffered write."""
 
-    __slots__ = ("file", "parent", "leaf", "series", "dirty", "last_step", "last_value")
+    __slots__ = ("fd", "parent", "leaf", "series", "last_step", "last_value")
 
-    def __init__(self, file: Any, parent: dict[str, Any], leaf: str, series: Any) -> None:
-        self.file = file
+    def __init__(self, fd: int, parent: dict[str, Any], leaf: str, series: Any) -> None:
+        self.fd = fd
         self.parent = parent
         self.leaf = leaf
         self.series = series
-        self.dirty = False
         self.last_step = 0
         self.last_value: float = float("nan")
 
@@ -136,20 +137,20 @@ class Live:
         if chosen is None:
             chosen = os.environ.get(ENV_PATH) or DEFAULT_PATH
         self._dir = os.fspath(chosen).rstrip("/\\") or "."
+        root = os.path.abspath(self._dir)  # fixed now: the training may chdir later
         self._summary_on = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)
         self._html_on = _resolve_html(html, report)
         resume_on = env_flag(ENV_RESUME, False) if resume is None else bool(resume)
 
-        self._summary_path = self._dir + ".json"
-        self._summary_tmp = f"{self._dir}.json.{os.getpid()}.tmp"
-        self._report_path = self._dir + ".html"
-        self._report_tmp = f"{self._dir}.html.{os.getpid()}.tmp"
-        self._params_path = os.path.join(self._dir, PARAMS_FILE)
+        self._root = root
+        self._summary_path = root + ".json"
+        self._report_path = root + ".html"
+        self._report_tmp = f"{root}.html.{os.getpid()}.tmp"
+        self._params_path = os.path.join(root, PARAMS_FILE)
 
         self._step = 0
         self._tree: dict[str, Any] = {"step": 0}
         self._metrics: dict[str, _Metric] = {}
-        self._dirty: list[_Metric] = []
         self._step_names: set[str] = set()
         self._pending = False
         self._ended = False
@@ -161,9 +162,10 @@ class Live:
             self._load_previous()
         else:
             self._remove_previous()
-        os.makedirs(self._dir, exist_ok=True)
-        from jupyter_exp.live.writer import BackgroundWriter
+        os.makedirs(root, exist_ok=True)
+        from jupyter_exp.live.writer import BackgroundWriter, SummaryFile
 
+        self._summary_file = SummaryFile(self._summary_path)
         self._writer = BackgroundWriter(self._dir)
         self._pid = os.getpid()
         _open_loggers.add(self)
@@ -177,6 +179,7 @@ class Live:
 
     @property
     def summary_path(self) -> str:
+        """Absolute path of ``<path>.json``."""
         return self._summary_path
 
     @property
@@ -213,7 +216,8 @@ class Live:
         return list(self._metrics)
 
     def log_metric(self, name: str, val: Any, step: int | None = None) -> None:
-        """Append ``val`` to ``<path>/<name>.tsv`` at the current step (or at ``step``, which becomes current)."""
+        """Append ``val`` to ``<path>/<name>.tsv`` at the current step (or at ``step``, which becomes current);
+        the row has been written to the OS when this returns."""
         if self._ended:
             raise LiveError(f"Live({self._dir!r}) has ended; start a new Live to log {name!r}")
         metric = self._metrics.get(name)
@@ -225,15 +229,12 @@ class Live:
         if step is not None:
             self.step = step
         current = self._step
-        metric.file.write(f"{_time_ns() // 1_000_000}\t{current}\t{val}\n")
+        _write(metric.fd, f"{_time_ns() // 1_000_000}\t{current}\t{val}\n".encode())
         metric.parent[metric.leaf] = val
         metric.last_step = current
         metric.last_value = val
         if metric.series is not None:
             metric.series.add(current, val)
-        if not metric.dirty:
-            metric.dirty = True
-            self._dirty.append(metric)
         self._pending = True
         self._step_names.add(name)
 
@@ -254,17 +255,16 @@ class Live:
         from jupyter_exp.live.writer import write_atomic
 
         text = yaml.safe_dump(self._params, sort_keys=False, allow_unicode=True)
-        os.makedirs(self._dir, exist_ok=True)
+        os.makedirs(self._root, exist_ok=True)
         write_atomic(self._params_path, self._params_path + f".{os.getpid()}.tmp", text.encode("utf-8"))
 
     def next_step(self) -> None:
-        """Close the current step: flush its rows, write the summary, maybe redraw the report, advance,
-        and, when a runner asked for checkpoints (``DVC_CHECKPOINT=1``), wait for it to commit one."""
+        """Close the current step: write the summary, maybe redraw the report, advance, and, when a
+        runner asked for checkpoints (``DVC_CHECKPOINT=1``), wait for it to commit one."""
         if self._ended:
             raise LiveError(f"Live({self._dir!r}) has ended")
-        self._flush_files()
         if self._summary_on:
-            self._write_summary()
+            self._write_summary(clean=self._checkpoint)
         self._pending = False
         if self._html_on and _monotonic() - self._last_report >= REPORT_INTERVAL_SECONDS:
             self.make_report()
@@ -275,9 +275,7 @@ class Live:
             signal_checkpoint()
 
     def flush(self) -> None:
-        """Make everything logged so far visible on disk (rows, and the summary if values are pending),
-        returning once the files are written."""
-        self._flush_files()
+        """Write the summary if values are pending and wait for the report being drawn."""
         if self._pending and self._summary_on:
             self._write_summary()
             self._pending = False
@@ -313,14 +311,16 @@ class Live:
         self._ended = True
         _open_loggers.discard(self)
         try:
-            self._flush_files()
             if self._pending and self._summary_on:
-                self._write_summary()
+                self._write_summary(clean=True)
+            else:
+                self._summary_file.unpad()
             if self._html_on:
                 self.make_report(running=False)
         finally:
             for metric in self._metrics.values():
-                metric.file.close()
+                os.close(metric.fd)
+            self._summary_file.close()
             self._writer.close()
 
     def __enter__(self) -> Live:
@@ -334,24 +334,14 @@ class Live:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _flush_files(self) -> None:
-        for metric in self._dirty:
-            metric.file.flush()
-            metric.dirty = False
-        self._dirty.clear()
-
-    def _write_summary(self) -> None:
-        """Hand a snapshot of the summary to the writer thread (the newest one wins if it lags)."""
-        from jupyter_exp.live.writer import write_atomic
-
+    def _write_summary(self, *, clean: bool = False) -> None:
+        """Write the summary now; ``clean``: the exact file, atomically (it is about to be committed)."""
         self._tree["step"] = self._step
-        tree = _copy_tree(self._tree)
-        path, tmp = self._summary_path, self._summary_tmp
-
-        def job() -> None:
-            write_atomic(path, tmp, json.dumps(tree, indent=4).encode("utf-8"))
-
-        self._writer.submit("summary", job)
+        data = json.dumps(self._tree, indent=4).encode("utf-8")
+        if clean:
+            self._summary_file.write_clean(data)
+        else:
+            self._summary_file.write(data)
 
     def _open_metric(self, name: str) -> _Metric:
         """First sight of a metric: validate its name, find its summary slot, open its TSV."""
@@ -372,18 +362,18 @@ class Live:
         leaf = parts[-1]
         if isinstance(parent.get(leaf), dict):
             raise LiveError(f"metric {name!r} conflicts with the metrics under {name + '/'!r}")
-        path = os.path.join(self._dir, *parts) + ".tsv"
+        path = os.path.join(self._root, *parts) + ".tsv"
         os.makedirs(os.path.dirname(path), exist_ok=True)
         existing = _drop_partial_line(path)
-        fobj = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - kept open for the run
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # kept open for the run
         if existing == 0:
-            fobj.write(f"timestamp\tstep\t{leaf}\n")
+            _write(fd, f"timestamp\tstep\t{leaf}\n".encode())
         series = None
         if self._html_on:
             from jupyter_exp.live.report import Downsampled
 
             series = Downsampled()
-        metric = _Metric(fobj, parent, leaf, series)
+        metric = _Metric(fd, parent, leaf, series)
         if existing:  # resumed: the report plots the earlier rows too (read once, here)
             from jupyter_exp.live.tsv import read_tsv
 
@@ -399,11 +389,11 @@ class Live:
         for path in (self._summary_path, self._report_path, self._params_path):
             if os.path.isfile(path):
                 os.remove(path)
-        for root, _dirs, files in os.walk(self._dir, topdown=False):
+        for root, _dirs, files in os.walk(self._root, topdown=False):
             tsvs = [file for file in files if file.endswith(".tsv")]
             for file in tsvs:
                 os.remove(os.path.join(root, file))
-            if tsvs and root != self._dir and not os.listdir(root):
+            if tsvs and root != self._root and not os.listdir(root):
                 os.rmdir(root)
 
     def _load_previous(self) -> None:
@@ -418,7 +408,7 @@ class Live:
                 raise LiveError(f"{self._summary_path}: cannot resume from this summary: {exc}") from exc
             self._tree.update(_copy_tree(previous))
         else:
-            last_step = _last_step_in_tsvs(self._dir)
+            last_step = _last_step_in_tsvs(self._root)
         if last_step is not None:
             self._step = last_step + 1
         self._tree["step"] = self._step
@@ -467,6 +457,12 @@ def _plain_param(name: str, value: Any) -> Any:
         except (ValueError, RuntimeError, TypeError):
             pass
     raise LiveError(f"parameter {name!r}: value of type {type(value).__name__} cannot be written to YAML")
+
+
+def _write(fd: int, data: bytes) -> None:
+    """One row to the OS (a regular file takes it whole; the loop covers a signal mid-write)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _copy_tree(tree: Mapping[str, Any]) -> dict[str, Any]:

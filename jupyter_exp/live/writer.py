@@ -1,14 +1,20 @@
-"""A background thread for the logger's whole-file rewrites (summary JSON, HTML report).
+"""How the logger rewrites whole files: the summary in place, the HTML report on a background thread.
 
 An atomic replace (write a temporary file, rename it over the old one) costs 50-250 us on ext4,
-whose ``auto_da_alloc`` pushes the new file's data out on every rename over an existing file. Doing
-that inside ``next_step`` would dominate a training step, so the training thread only hands over a
-job; this thread runs it. Jobs are keyed by file and the newest job per file wins: if the disk is
-slower than the steps, intermediate summaries are skipped rather than queued, so memory and latency
-stay bounded. Writes are also spaced at least ``MIN_INTERVAL_SECONDS`` apart (the files are at most
-that stale), which keeps the thread from contending for the GIL with the training loop on every
-step. ``wait()`` is the barrier used before a checkpoint and at the end of a run: it skips the
-spacing and returns once everything submitted is on disk.
+whose ``auto_da_alloc`` pushes the new file's data out on every rename over an existing file; that
+would dominate a training step. Yet ``logs.json`` must hold a step when ``next_step`` returns (a
+reader or a SIGKILL right after must not see an older step), so :class:`SummaryFile` rewrites it in
+place: one ``pwrite`` at offset 0 of at most a page, padded with spaces to the file's length so the
+file never has to shrink. The kernel copies a one-page write whole or not at all even under SIGKILL,
+so the file always holds one complete summary (the old or the new). Bigger summaries, the first
+write and the final one (``end``, checkpoints: the file that gets committed) use the atomic replace.
+
+The report is a bigger rewrite that may lag, so the training thread only hands it over as a job to
+:class:`BackgroundWriter`. Jobs are keyed by file and the newest job per file wins: if the disk is
+slower than the steps, intermediate reports are skipped rather than queued, so memory and latency
+stay bounded. Writes are spaced at least ``MIN_INTERVAL_SECONDS`` apart, which keeps the thread from
+contending for the GIL with the training loop. ``wait()`` is the barrier used before a checkpoint and
+at the end of a run: it skips the spacing and returns once everything submitted is on disk.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from jupyter_exp.errors import LiveError
 
 MIN_INTERVAL_SECONDS = 0.02
+IN_PLACE_LIMIT = 4096  # one page: a pwrite at offset 0 of this much is never torn by a kill
 
 
 def write_atomic(path: str, tmp: str, data: bytes) -> None:
@@ -33,6 +41,60 @@ def write_atomic(path: str, tmp: str, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+class SummaryFile:
+    """A small file rewritten in place each step (see the module docstring); ``write_clean`` and
+    ``unpad`` leave an exact, unpadded file, written by atomic replace."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._tmp = f"{path}.{os.getpid()}.tmp"
+        self._fd: int | None = None
+        self._size = 0
+        self._last = b""
+        self._padded = False
+
+    def write(self, data: bytes) -> None:
+        """Replace the content by ``data`` (padded with trailing spaces when shorter than before)."""
+        if len(data) > IN_PLACE_LIMIT or not hasattr(os, "pwrite"):  # no pwrite: Windows
+            self.write_clean(data)
+            return
+        if self._fd is None:  # start from an exact file of ours, then keep it open
+            self.write_clean(data)
+            self._fd = self._call(os.open, self.path, os.O_WRONLY)
+            self._size = len(data)
+            return
+        self._last = data
+        self._padded = len(data) < self._size
+        if self._padded:
+            data += b" " * (self._size - len(data))
+        self._call(os.pwrite, self._fd, data, 0)
+        self._size = len(data)
+
+    def write_clean(self, data: bytes) -> None:
+        """Replace the file atomically by exactly ``data``; the next ``write`` reopens the new file."""
+        self.close()
+        self._call(write_atomic, self.path, self._tmp, data)
+        self._last = data
+        self._padded = False
+
+    def unpad(self) -> None:
+        """Drop the padding of the last in-place write (at the end of a run)."""
+        if self._padded:
+            self.write_clean(self._last)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except OSError as exc:
+            self.close()
+            raise LiveError(f"live logger could not write {self.path}: {exc}") from exc
 
 
 class BackgroundWriter:

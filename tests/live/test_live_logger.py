@@ -238,13 +238,88 @@ def test_logging_after_end_is_an_error() -> None:
         live.log_metric("m", 1.0)
 
 
-def test_rows_are_on_disk_after_each_step_while_the_run_goes_on() -> None:
+def test_rows_and_summary_are_current_when_the_calls_return() -> None:
+    live = Live("logs", html=False)
+    live.log_metric("m", 0.123456789)
+    assert [r.value for r in read_tsv("logs/m.tsv")] == [0.123456789]  # log returned: the row is there
+    live.next_step()
+    assert json.loads(Path("logs.json").read_text()) == {"step": 0, "m": 0.123456789}
+    live.log_metric("m", 0.5)  # a shorter summary than the last one, rewritten in place
+    live.next_step()
+    assert [r.value for r in read_tsv("logs/m.tsv")] == [0.123456789, 0.5]
+    assert json.loads(Path("logs.json").read_text()) == {"step": 1, "m": 0.5}
+    live.end()
+    assert Path("logs.json").read_text() == json.dumps({"step": 1, "m": 0.5}, indent=4)  # exact at the end
+
+
+def test_a_chdir_during_training_does_not_move_the_files(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    with Live("logs") as live:
+        live.log_metric("loss", 1.0)
+        os.chdir(tmp_path / "elsewhere")
+        live.log_metric("train/acc", 0.5)
+        live.log_param("lr", 0.1)
+        live.next_step()
+        live.flush()
+    assert json.loads((tmp_path / "logs.json").read_text()) == {"step": 0, "loss": 1.0, "train": {"acc": 0.5}}
+    assert [r.value for r in read_tsv(tmp_path / "logs/train/acc.tsv")] == [0.5]
+    assert (tmp_path / "logs/params.yaml").is_file() and (tmp_path / "logs.html").is_file()
+    assert os.listdir(tmp_path / "elsewhere") == []
+    assert live.dir == "logs" and live.summary_path == str(tmp_path / "logs.json")
+
+
+KILLED_TRAINING = """
+import sys
+from jupyter_exp.live import Live
+live = Live("logs", html=False)
+for step in range(int(sys.argv[1])):
+    for name in ("loss", "train/acc", "val/loss"):
+        live.log_metric(name, step + 1 / (step + 3))
+    live.next_step()
+    print(step, flush=True)
+live.log_metric("loss", -1.0)  # a row of the step not yet closed
+print("logged", flush=True)
+sys.stdin.read()  # blocked until killed
+"""
+
+
+@pytest.mark.parametrize("steps", [1, 7, 60])
+def test_sigkill_right_after_next_step_loses_no_row(tmp_path: Path, steps: int) -> None:
+    training = subprocess.Popen([sys.executable, "-c", KILLED_TRAINING, str(steps)], cwd=tmp_path,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert training.stdout is not None
+    seen = [training.stdout.readline().strip() for _ in range(steps + 1)]
+    training.kill()
+    training.wait()
+    assert seen == [*map(str, range(steps)), "logged"]
+    expected = [step + 1 / (step + 3) for step in range(steps)]
+    for name in ("loss", "train/acc", "val/loss"):
+        rows = read_tsv(tmp_path / "logs" / f"{name}.tsv")
+        tail = [(-1, -1.0)] if name == "loss" else []
+        assert [(r.step, r.value) for r in rows] == [*enumerate(expected), *[(steps, -1.0)][: len(tail)]]
+    last = expected[-1]
+    summary = json.loads((tmp_path / "logs.json").read_text())
+    assert summary == {"step": steps - 1, "loss": last, "train": {"acc": last}, "val": {"loss": last}}
+
+
+def test_a_failed_summary_write_is_a_live_error_naming_the_file() -> None:
+    Path("logs.json").mkdir()  # the summary cannot replace a directory
     live = Live("logs", html=False)
     live.log_metric("m", 1.0)
+    with pytest.raises(LiveError, match=r"could not write .*logs\.json"):
+        live.next_step()
+    Path("logs.json").rmdir()
+    live.end()
+
+
+def test_a_failed_background_report_surfaces_as_live_error() -> None:
+    Path("logs.html").mkdir()
+    live = Live("logs")
+    live.log_metric("m", 1.0)
     live.next_step()
-    live.flush()  # the summary is written by a background thread; flush waits for it
-    assert [r.value for r in read_tsv("logs/m.tsv")] == [1.0]
-    assert json.loads(Path("logs.json").read_text()) == {"step": 0, "m": 1.0}
+    with pytest.raises(LiveError, match="could not write"):
+        live.flush()
+    Path("logs.html").rmdir()
     live.end()
 
 
@@ -286,13 +361,3 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_a_failed_background_write_surfaces_as_live_error() -> None:
-    Path("logs.json").mkdir()  # the summary cannot replace a directory
-    live = Live("logs", html=False)
-    live.log_metric("m", 1.0)
-    live.next_step()
-    with pytest.raises(LiveError, match="could not write"):
-        live.flush()
-    live.end()
