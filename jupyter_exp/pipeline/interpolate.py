@@ -308,10 +308,48 @@ class Context:
             validate_value(value, key)
             return value
         out, index = [], 0
+        quotes = _ShellQuotes() if key == "cmd" else None
         for match in matches:
             value = self.select(_expression(match))
             validate_value(value, key)
-            out += [text[index : match.start()], to_str(value, config)]
+            literal = text[index : match.start()]
+            rendered = to_str(value, config)
+            if quotes is not None:
+                quotes.scan(literal)
+                if not isinstance(value, dict):  # flags from a dict are quoted word by word already
+                    rendered = quotes.word(rendered)
+            out += [literal, rendered]
             index = match.end()
         out.append(text[index:])
         return "".join(out).replace("\\${", "${")
+
+
+class _ShellQuotes:
+    """Where a ``${...}`` sits in a POSIX shell command (unquoted, in '...' or in "..."), so its value can be
+    made exactly one word there: a params value is data, never shell syntax (DVC pastes it verbatim)."""
+
+    def __init__(self) -> None:
+        self.state = ""  # "", "'" or '"'
+        self.escaped = False
+
+    def scan(self, literal: str) -> None:
+        for char in literal:
+            if self.escaped:
+                self.escaped = False
+            elif self.state == "'":
+                if char == "'":
+                    self.state = ""
+            elif char == "\\":
+                self.escaped = True
+            elif self.state == '"':
+                if char == '"':
+                    self.state = ""
+            elif char in "'\"":
+                self.state = char
+
+    def word(self, value: str) -> str:
+        if self.state == "'":
+            return value.replace("'", "'\\''")
+        if self.state == '"':
+            return re.sub(r'([\\"$`])', r"\\\1", value)
+        return shlex.quote(value)
