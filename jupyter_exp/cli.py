@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log(message: str) -> None:
-    print(message, flush=True)
+    """Progress to stdout; warnings to stderr, as DVC writes them (so ``--json`` output stays parseable)."""
+    print(message, flush=True, file=sys.stderr if message.startswith("WARNING:") else sys.stdout)
 
 
 def run() -> None:

@@ -170,6 +170,31 @@ class Repo:
             keep |= self.experiments.used_objects()
         return self.pipeline.cache.gc(keep)
 
+    # -- imports (frozen ``.dvc`` files recording where the data came from) ------------------------------------
+
+    def import_from_repo(
+        self, url: str, path: str, *, out: str | None = None, rev: str | None = None, force: bool = False
+    ) -> str:
+        """``import``: copy ``path`` at ``rev`` of the Git repository ``url`` (a path or ``file://``) from its
+        Git tree or DVC cache/remote; returns the ``.dvc`` file written."""
+        from jupyter_exp.pipeline import imports
+
+        return imports.import_from_repo(
+            self.pipeline, url, path, out=out, rev=rev, cwd=Path.cwd(), force=force
+        )
+
+    def import_url(self, url: str, out: str | None = None, *, force: bool = False) -> str:
+        """``import-url``: copy what an fsspec URL or local path holds; returns the ``.dvc`` file written."""
+        from jupyter_exp.pipeline import imports
+
+        return imports.import_url(self.pipeline, url, out=out, cwd=Path.cwd(), force=force)
+
+    def update(self, target: str, *, rev: str | None = None, force: bool = False) -> bool:
+        """``update``: import ``target`` (an import's ``.dvc`` file) again; False when its source is unchanged."""
+        from jupyter_exp.pipeline import imports
+
+        return imports.update(self.pipeline, target, rev=rev, cwd=Path.cwd(), force=force)
+
     # -- data remotes (``push``/``fetch``/``pull``, DVC 3 remote layout) -------------------------------------
 
     def _target_stages(self, targets: Iterable[str]) -> list[str]:

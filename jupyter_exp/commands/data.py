@@ -1,4 +1,5 @@
-"""Data remotes: DVC's `remote`, and `data push|fetch|pull` (`push`/`pull` alone are the experiments')."""
+"""Data remotes: DVC's `remote`, and `data push|fetch|pull` (`push`/`pull` alone are the experiments');
+imports: `import`, `import-url`, `update`."""
 
 from __future__ import annotations
 
@@ -140,3 +141,53 @@ def _data_pull(ctx: Context, args: argparse.Namespace) -> str:
     if result.transferred or restored:
         lines.append(f"{_files(result.transferred)} fetched, {_files(len(restored))} checked out")
     return "\n".join(lines) or "Everything is up to date."
+
+
+def _track_hint(written: str) -> str:
+    folder = written.rpartition("/")[0]
+    ignore = f"{folder}/.gitignore" if folder else ".gitignore"
+    return f"To track the changes with git, run:\n\n\tgit add {written} {ignore}".expandtabs(4)
+
+
+@command(
+    "import",
+    "Copy a file or folder from another Git/DVC repository, recording where it came from (frozen .dvc file)",
+    arg("url", help="the repository: a path or a file:// URL"),
+    arg("path", help="the file or folder inside it (Git-tracked or a DVC output)"),
+    arg("-o", "--out", metavar="OUT", help="where to put it (default: its name, here)"),
+    arg("--rev", help="a commit, branch or tag of the repository (default: its HEAD)"),
+    arg("-f", "--force", action="store_true", help="replace an existing OUT"),
+)
+def _import(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd):
+        written = repo.import_from_repo(args.url, args.path, out=args.out, rev=args.rev, force=args.force)
+    return _track_hint(written)
+
+
+@command(
+    "import-url",
+    "Copy a file or folder from a URL (local path, file://, any fsspec URL), recording its version",
+    arg("url"),
+    arg("out", nargs="?", help="where to put it (default: its name, here)"),
+    arg("-f", "--force", action="store_true", help="replace an existing OUT"),
+)
+def _import_url(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd):
+        written = repo.import_url(args.url, args.out, force=args.force)
+    return _track_hint(written)
+
+
+@command(
+    "update",
+    "Import again what import .dvc files name, where their source changed",
+    arg("targets", nargs="+", help="import .dvc files (or the imported paths)"),
+    arg("--rev", help="move a repository import to this commit, branch or tag"),
+    arg("-f", "--force", action="store_true", help="replace imported data changed in the workspace"),
+)
+def _update(ctx: Context, args: argparse.Namespace) -> str:
+    repo = ctx.repo()
+    with chdir(ctx.cwd):
+        updated = [t for t in args.targets if repo.update(t, rev=args.rev, force=args.force)]
+    return "Updated: " + ", ".join(updated) if updated else "Everything is up to date."

@@ -75,6 +75,11 @@ class OutputsTree:
             probe = posixpath.dirname(probe)
         return None
 
+    def output_hash(self, path: str) -> HashInfo | None:
+        """The recorded hash of the output at or above ``path`` (what to fetch when the cache lacks it)."""
+        located = self._locate(path)
+        return located[1] if located is not None else None
+
     def _manifest(self, info: HashInfo) -> dict[str, str]:
         if info.md5 not in self._manifests:
             self._manifests[info.md5] = {e.relpath: e.md5 for e in self.cache.load_dir_manifest(info.md5)}

@@ -36,6 +36,7 @@ from jupyter_exp.errors import (
     YAMLFileError,
 )
 from jupyter_exp.fsutil import WorkspaceTree, atomic_write_text
+from jupyter_exp.pipeline import imports
 from jupyter_exp.pipeline import lock as lockfile
 from jupyter_exp.pipeline.dag import Graph
 from jupyter_exp.pipeline.paths import check_stage_on_disk
@@ -64,9 +65,10 @@ class StageChanges:
     outs: dict[str, str]
     command: bool = False
     always: bool = False
+    checksum: bool = False  # an import's `.dvc` file was edited by hand (its top-level md5 no longer matches)
 
     def __bool__(self) -> bool:
-        return bool(self.deps or self.outs or self.command or self.always)
+        return bool(self.deps or self.outs or self.command or self.always or self.checksum)
 
     def as_status(self) -> list[Any]:
         entries: list[Any] = []
@@ -78,6 +80,8 @@ class StageChanges:
             entries.append("changed command")
         if self.always:
             entries.append("always changed")
+        if self.checksum:
+            entries.append("changed checksum")
         return entries
 
 
@@ -250,16 +254,27 @@ class Pipeline:
             return None
         return self.hasher.hash(full)
 
-    def _hash_changes(self, recorded: Iterable[tuple[str, str | None]]) -> dict[str, str]:
-        """``{path: "deleted" | "modified"}`` for each (path, recorded md5) the workspace no longer matches."""
+    def _hash_changes(self, recorded: Iterable[tuple[str, str | None, bool]]) -> dict[str, str]:
+        """``{path: "not in cache" | "deleted" | "modified"}`` for each (path, recorded md5, cached) that the
+        cache or the workspace no longer matches; as in DVC, a cached output missing from the cache
+        reads "not in cache" first, whatever the workspace holds."""
         changed = {}
-        for path, md5 in recorded:
+        for path, md5, cached in recorded:
+            if cached and md5 and not self._in_cache(md5):
+                changed[path] = "not in cache"
+                continue
             current = self._hash(path)
             if current is None:
                 changed[path] = "deleted"
             elif current.md5 != md5:
                 changed[path] = "modified"
         return changed
+
+    def _in_cache(self, md5: str) -> bool:
+        try:
+            return self.cache.exists(HashInfo(md5=md5, size=0))
+        except JupyterExpError:  # a bad md5 or a broken manifest: not something the cache holds
+            return False
 
     def changes(self, stage: Stage) -> StageChanges:
         """Compare the workspace with the stage's lock entry (or ``.dvc`` file).
@@ -268,9 +283,8 @@ class Pipeline:
         ``sub/dvc.yaml`` reports ``sub/out.txt``, not its lock's ``out.txt``).
         """
         if stage.is_data_source:
-            return StageChanges(
-                deps={}, outs=self._hash_changes((out.path, out.options.get("md5")) for out in stage.outs)
-            )
+            outs = self._hash_changes((out.path, out.options.get("md5"), out.cache) for out in stage.outs)
+            return StageChanges(deps={}, outs=outs, checksum=imports.changed_checksum(stage))
         entry = self._lock(stage) or {}
         # DVC 3: a stage with neither deps nor outs runs every time (a "callback" stage).
         callback = not (stage.deps or stage.params or stage.outs)
@@ -280,7 +294,9 @@ class Pipeline:
         if not stage.frozen:  # a frozen stage's deps are not checked, its outputs still are
             self._dep_changes(stage, entry, changes)
         locked_outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or []}
-        changes.outs = self._hash_changes((out.path, locked_outs.get(out.def_path)) for out in stage.outs)
+        changes.outs = self._hash_changes(
+            (out.path, locked_outs.get(out.def_path), out.cache) for out in stage.outs
+        )
         return changes
 
     def _dep_changes(self, stage: Stage, entry: dict[str, Any], changes: StageChanges) -> None:
@@ -289,7 +305,7 @@ class Pipeline:
         definition count as a changed command, so the lock is rewritten to match it."""
         locked_deps = {d.get("path"): d.get("md5") for d in entry.get("deps") or []}
         changes.deps.update(
-            self._hash_changes((dep.path, locked_deps.get(dep.def_path)) for dep in stage.deps)
+            self._hash_changes((dep.path, locked_deps.get(dep.def_path), False) for dep in stage.deps)
         )
         locked_params = entry.get("params") or {}
         undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
@@ -326,7 +342,10 @@ class Pipeline:
         wanted = graph.closure(self.select(graph, targets, recursive=recursive))
         result: dict[str, list[Any]] = {}
         for name in (n for n in graph.stages if n in wanted):  # declaration order, as `dvc status`
-            changed = self.changes(graph.stages[name])
+            stage = graph.stages[name]
+            changed = self.changes(stage)
+            if stage.import_source is not None:
+                changed.deps.update(imports.source_status(self, stage))
             if changed:
                 result[name] = changed.as_status()
         return result
@@ -370,11 +389,11 @@ class Pipeline:
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
             stage = graph.stages[name]
-            if stage.frozen:
-                self._verify_frozen(stage, dry=dry)
-                continue
             if stage.is_data_source:
                 self._verify_data_source(stage, dry=dry)
+                continue
+            if stage.frozen:
+                self._verify_frozen(stage, dry=dry)
                 continue
             changes = self.changes(stage)
             rerun_checkpoints = (reset_checkpoints or resume_checkpoints) and bool(stage.checkpoint_outs)
@@ -423,9 +442,23 @@ class Pipeline:
         if not changes:
             self.log(f"'{stage.dvcfile}' didn't change, skipping")
             return
+        if stage.frozen:
+            self._warn_frozen_data(stage, changes)
+            return
         self.log(f"Verifying data sources in stage: '{stage.dvcfile}'")
         if not dry:
             self.add([str(self.root / out.path) for out in stage.outs])
+
+    def _warn_frozen_data(self, stage: Stage, changes: StageChanges) -> None:
+        """A frozen ``.dvc`` file (an import) is never rewritten by repro or commit: it records where the
+        data came from, which hashing the workspace's copy would lose. DVC records the workspace's hashes
+        here; we say what differs and leave the file as it is."""
+        self.log(f"Verifying outputs in frozen stage: '{stage.dvcfile}'")
+        for path, how in changes.outs.items():
+            self.log(
+                f"WARNING: '{path}' is {how} but '{stage.dvcfile}' is frozen, so it is left as it is: "
+                f"`update {stage.dvcfile}` imports the data again"
+            )
 
     def _dep_entries(self, stage: Stage) -> list[dict[str, Any]]:
         entries = []
@@ -753,7 +786,10 @@ class Pipeline:
         for name in graph.ordered(self.select(graph, targets)):
             stage = graph.stages[name]
             if stage.is_data_source:
-                if self.changes(stage):
+                changes = self.changes(stage)
+                if changes and stage.frozen:
+                    self._warn_frozen_data(stage, changes)
+                elif changes:
                     self.add([str(self.root / out.path) for out in stage.outs])
                     committed.append(name)
                 continue

@@ -68,6 +68,13 @@ class Stage:
         return self.dvcfile.endswith(".dvc")
 
     @property
+    def import_source(self) -> dict[str, Any] | None:
+        """The ``deps`` entry of an import ``.dvc`` file: ``{path, repo: {url, rev_lock}}`` for ``import``,
+        ``{path: URL, md5 | etag, size}`` for ``import-url``; None for data tracked with ``add``."""
+        deps = self.definition.get("deps") if self.is_data_source else None
+        return deps[0] if isinstance(deps, list) and deps and isinstance(deps[0], dict) else None
+
+    @property
     def lockfile(self) -> str:
         return posixpath.join(posixpath.dirname(self.dvcfile), "dvc.lock")
 
@@ -208,8 +215,14 @@ def build_stage(name: str, definition: dict[str, Any], dvcfile: str) -> Stage:
 
 
 def build_data_stage(dvcfile: str, data: dict[str, Any]) -> Stage:
-    """A ``.dvc`` file from ``add``: its ``outs`` are the tracked data, no command."""
+    """A ``.dvc`` file from ``add`` or an import: its ``outs`` are the tracked data, no command. An
+    import's ``frozen`` and ``deps`` (where the data came from) stay in ``definition``, untouched."""
     where = f"'{dvcfile}'"
+    deps = data.get("deps")
+    if deps is not None and (
+        not isinstance(deps, list) or not all(isinstance(d, dict) and "path" in d for d in deps)
+    ):
+        raise YAMLFileError(f"{where}: 'deps' must be a list of entries with a 'path'")
     outs_raw = data.get("outs")
     if not isinstance(outs_raw, list) or not outs_raw:
         raise YAMLFileError(f"{where}: 'outs' must be a non-empty list")
@@ -227,4 +240,11 @@ def build_data_stage(dvcfile: str, data: dict[str, Any]) -> Stage:
                 options={k: v for k, v in entry.items() if k != "path"},
             )
         )
-    return Stage(name=posixpath.basename(dvcfile), dvcfile=dvcfile, wdir=wdir, outs=outs, definition=data)
+    return Stage(
+        name=posixpath.basename(dvcfile),
+        dvcfile=dvcfile,
+        wdir=wdir,
+        outs=outs,
+        frozen=_flag(data.get("frozen", False), where, "frozen"),
+        definition=data,
+    )
