@@ -512,7 +512,10 @@ _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+|\d+\.\d*[eE]
 
 def parse_value(text: str) -> Any:
     """An override's value as Hydra reads it: ints, floats (``1e-3`` too), booleans, ``null``,
-    ``[..]``/``{..}`` and quoted strings as YAML flow values; anything else is a plain string."""
+    ``[..]``/``{..}`` and quoted strings as YAML flow values; anything else is a plain string.
+
+    A value that starts like a flow value but does not parse (``[1,``) is an error, as in DVC: taking
+    it as a string would silently run an experiment with a parameter the user did not mean."""
     stripped = text.strip()
     if stripped == "":
         return ""
@@ -530,8 +533,9 @@ def parse_value(text: str) -> Any:
 
         try:
             return yaml.load(stripped, Loader=yaml_loader())  # noqa: S506
-        except yaml.YAMLError:
-            return stripped
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or exc).strip()
+            raise YAMLFileError(f"-S value {text!r} is not valid YAML ({problem}); quote it to mean a string") from None
     return stripped
 
 

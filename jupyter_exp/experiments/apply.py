@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jupyter_exp.errors import DirtyWorkspaceError, ExperimentError, SCMError
-from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, exp_refs, find
+from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, exp_refs, find, validate_branch_name
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import FileEntry, Git
 
@@ -96,7 +96,7 @@ def branch(git: Git, exp: str, branch_name: str | None = None, *, log: Log) -> s
     if found is None:
         raise ExperimentError(f"'{exp}' does not appear to be an experiment")
     info, sha = found
-    branch_name = branch_name or f"{info.name}-branch"
+    branch_name = validate_branch_name(branch_name or f"{info.name}-branch")
     ref = f"refs/heads/{branch_name}"
     if git.get_ref(ref):
         raise ExperimentError(f"Git branch '{branch_name}' already exists.")

@@ -157,7 +157,7 @@ def enqueue(
 ) -> ExpResult:
     """Record the workspace plus ``params`` overrides as a queued experiment of HEAD; nothing runs."""
     if name is not None:
-        validate_name(name)
+        validate_name(name, git)
     baseline = git.head()
     same_name = [e for e in entries(git) if e.name == name and e.baseline == baseline] if name else []
     if name is not None and not force and (same_name or git.get_ref(str(ExpRef(baseline, name)))):

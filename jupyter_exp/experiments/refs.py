@@ -52,14 +52,33 @@ class ExpRef:
         return cls(parts[2] + parts[3], parts[4])
 
 
-def validate_name(name: str) -> str:
-    """Reject names Git cannot store as one ref component (and ``/``, as DVC does)."""
-    if not name or _BAD_NAME.search(name) or name == "@":
+def validate_name(name: str, git: Git | None = None) -> str:
+    """Reject names Git cannot store as one ref component (and ``/``, as DVC does), and with ``git`` a name
+    that is already a branch or tag: ``exp apply master`` would not say which one it means."""
+    if not name or _BAD_NAME.search(name) or name == "@" or len(name.encode()) > 255:
         raise ExperimentError(
-            f"Invalid experiment name '{name}': it must be a valid Git ref component "
+            f"Invalid experiment name {name[:80]!r}: it must be a valid Git ref component "
             "(no spaces, '/', '..', '~', '^', ':', '?', '*', '[', '\\', no leading '.' or '-', "
-            "no trailing '.' or '.lock'); see https://git-scm.com/docs/git-check-ref-format"
+            "no trailing '.' or '.lock', at most 255 bytes); see https://git-scm.com/docs/git-check-ref-format"
         )
+    if git is not None:
+        for kind, namespace in (("branch", "refs/heads"), ("tag", "refs/tags")):
+            if git.get_ref(f"{namespace}/{name}"):
+                raise ExperimentError(
+                    f"Invalid experiment name '{name}': a Git {kind} of that name exists; choose another name"
+                )
+    return name
+
+
+def validate_branch_name(name: str) -> str:
+    """A new branch's name by ``git check-ref-format --branch`` rules: components as for experiments."""
+    if not name or name.startswith("-") or name.endswith("/") or "//" in name or name == "HEAD":
+        raise ExperimentError(f"Invalid Git branch name {name!r}: see https://git-scm.com/docs/git-check-ref-format")
+    for part in name.split("/"):
+        if _BAD_NAME.search(part) or part == "@":
+            raise ExperimentError(
+                f"Invalid Git branch name {name!r}: see https://git-scm.com/docs/git-check-ref-format"
+            )
     return name
 
 

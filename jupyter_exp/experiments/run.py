@@ -162,7 +162,7 @@ class Runner:
         stop: threading.Event | None = None,
     ) -> ExpResult:
         if name is not None:
-            validate_name(name)
+            validate_name(name, self.git)
         baseline = self.git.head()
         if name is not None and not force and self.git.get_ref(str(ExpRef(baseline, name))):
             raise conflict_error(name)

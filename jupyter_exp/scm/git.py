@@ -184,6 +184,8 @@ class Git:
 
     def resolve(self, rev: str) -> str:
         """Commit sha of ``rev``: sha or prefix, HEAD, branch, tag, ``refs/...``, with ``^``/``~N`` suffixes."""
+        if rev.startswith("-"):  # an option to git, never a revision: refused before any git tool sees it
+            raise SCMError(f"Invalid Git revision '{rev}': a revision cannot start with '-'")
         match = _SUFFIX_RE.match(rev.strip())
         assert match is not None
         base, ops = match["base"], match["ops"]
