@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import commit_files, write_files
+from conftest import commit_files, run_dvc, write_files
 from dulwich import porcelain
 
 from jupyter_exp.fsutil import WorkspaceTree
@@ -55,14 +56,14 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def test_diff_shows_params_files_whole_in_the_release_layout(repo: Path) -> None:
+def test_diff_shows_params_yaml_whole_and_the_declared_keys_of_other_files(repo: Path) -> None:
     git = Git(repo)
     rows = diff_params(git.tree("HEAD~1"), git.tree("HEAD"))
-    # As DVC: the files stages use are shown whole (prepare.seed, unused and workers are in no stage).
+    # As DVC 3: params.yaml whole (prepare.seed and unused are in no stage), the other files' declared
+    # keys (config.json's workers is in none), a file declared without keys whole.
     assert render_params_diff(rows) == (
         "Path         Param         Old    New\n"
         "config.json  batch         32     64\n"
-        "config.json  workers       4      8\n"
         "extra.toml   optimizer     adam   sgd\n"
         "params.yaml  lr            0.01   0.02\n"
         "params.yaml  model.depth   3      5\n"
@@ -72,6 +73,18 @@ def test_diff_shows_params_files_whole_in_the_release_layout(repo: Path) -> None
     )
     assert diff_json(rows)["params.yaml"]["lr"] == {"old": 0.01, "new": 0.02, "diff": pytest.approx(0.01)}
     assert diff_json(rows)["params.yaml"]["model.kind"] == {"old": "tree", "new": "forest"}
+
+
+@pytest.mark.dvc
+def test_diff_json_equals_dvc(repo: Path) -> None:
+    run_dvc(repo, "init", "-q")
+    git = Git(repo)
+    ours = diff_json(diff_params(git.tree("HEAD~1"), git.tree("HEAD")))
+    theirs = json.loads(run_dvc(repo, "params", "diff", "HEAD~1", "HEAD", "--json"))
+    assert ours == theirs
+    assert diff_json(diff_params(git.tree("HEAD~1"), git.tree("HEAD"), deps=True)) == json.loads(
+        run_dvc(repo, "params", "diff", "HEAD~1", "HEAD", "--deps", "--json")
+    )
 
 
 def test_deps_keeps_only_the_keys_stages_declare(repo: Path) -> None:
@@ -103,7 +116,7 @@ def test_show_by_revision(repo: Path) -> None:
         "model.kind": "tree",
         "unused": 5,
     }
-    assert shown["HEAD~1"]["config.json"] == {"batch": 32, "workers": 4}
+    assert shown["HEAD~1"]["config.json"] == {"batch": 32}
     assert shown["workspace"]["params.yaml"]["lr"] == 0.02
 
 
@@ -123,13 +136,12 @@ def test_missing_file_and_all(tmp_path: Path) -> None:
     rows = diff_params(WorkspaceTree(old), WorkspaceTree(new))
     assert [(r.path, r.key, r.old, r.new) for r in rows] == [
         ("config.json", "batch", None, 32),
-        ("config.json", "workers", None, 4),
         ("extra.toml", "optimizer", None, "adam"),
         ("extra.toml", "sched.gamma", None, 0.5),
     ]
     assert render_params_diff(rows, no_path=True).splitlines()[1].split() == ["batch", "—", "32"]
     everything = diff_params(WorkspaceTree(old), WorkspaceTree(new), all=True)
-    assert len(everything) == 10
+    assert len(everything) == 9
     assert render_params_diff(rows[:1], markdown=True) == (
         "| Path        | Param   | Old   | New   |\n"
         "|-------------|---------|-------|-------|\n"

@@ -54,7 +54,7 @@ class Experiments:
         if self._collector is None:
             from jupyter_exp.experiments.collect import Collector
 
-            self._collector = Collector(self.git, self.pipeline.root, self.pipeline.cache.objects_dir)
+            self._collector = Collector(self.git, self.pipeline.root, self.pipeline.cache)
         return self._collector
 
     def run(

@@ -1,28 +1,31 @@
-"""Params and metrics of one revision, read through a TreeReader (no checkout), plus a per-commit cache.
+"""Params and metrics of one revision for ``exp show``/``exp diff``, plus a per-commit cache.
 
-A commit never changes, so what was read for a sha is kept in one JSON file under ``.dvc/tmp``; a warm
-``exp show`` is then one ref pass and one file read. The files shown are the ones DVC 3 shows: the whole
-``params.yaml``, the params each stage declares (whole files when declared without keys), top-level
-``params:`` files, and every ``metrics`` output or top-level ``metrics:`` file. Metrics kept in the DVC
-cache rather than in Git are read from the cache through the revision's ``dvc.lock``.
+What is read, and how, is the one reader ``metrics``, ``params`` and ``plots`` use: the revision's
+declarations (:func:`~jupyter_exp.params.declared.declared`) read through an
+:class:`~jupyter_exp.pipeline.outputs_tree.OutputsTree`, so a metric in Git, a cached metric output, and a
+metric inside a cached output directory all read the same. A commit never changes, so what was read for a
+sha is kept in one JSON file under ``.dvc/tmp``; a warm ``exp show`` is then one ref pass and one file read.
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_exp import serialize
+from jupyter_exp.data.cache import Cache
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
-from jupyter_exp.scm.git import FileEntry, Git
+from jupyter_exp.metrics import read_metrics
+from jupyter_exp.params import read_params
+from jupyter_exp.params.declared import Declared, declared
+from jupyter_exp.pipeline.outputs_tree import OutputsTree
+from jupyter_exp.scm.git import FileEntry, Git, GitTree
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
@@ -51,64 +54,17 @@ class RevData:
         return cls(data["p"], data["m"], data["e"], data["t"], data["z"], data["r"])
 
 
-@dataclass
-class _Declared:
-    """Files a revision's dvc.yaml declares: params file -> keys (empty: whole file), metrics outputs."""
-
-    params: dict[str, list[str]]
-    metrics: list[tuple[str, bool, str]]  # (path, cached, dvc.lock path of its stage + "\0" + def_path)
-    error: str | None = None
-
-
-def _declared(tree: TreeReader) -> _Declared:
-    from jupyter_exp.pipeline.stage import build_stage
-    from jupyter_exp.pipeline.templating import resolve
-
-    params: dict[str, list[str]] = {}
-    if tree.exists(DEFAULT_PARAMS_FILE):
-        params[DEFAULT_PARAMS_FILE] = []
-    metrics: list[tuple[str, bool, str]] = []
-    if not tree.exists("dvc.yaml"):
-        return _Declared(params, metrics)
-    try:
-        pipeline = resolve(tree, "dvc.yaml")
-        stages = [build_stage(name, definition, "dvc.yaml") for name, definition in pipeline.stages.items()]
-    except JupyterExpError as exc:
-        return _Declared(params, metrics, str(exc))
-    whole = {p for p, keys in params.items() if not keys}
-    for stage in stages:
-        for dep in stage.params:
-            if dep.path in whole:
-                continue
-            if not dep.keys:
-                params[dep.path] = []
-                whole.add(dep.path)
-            else:
-                keys = params.setdefault(dep.path, [])
-                keys.extend(k for k in dep.keys if k not in keys)
-        for out in stage.outs:
-            if out.kind == "metrics":
-                metrics.append((out.path, out.cache, f"{stage.lockfile}\0{stage.name}\0{out.def_path}"))
-    for entry in pipeline.params:
-        path = entry if isinstance(entry, str) else next(iter(entry))
-        params[posixpath.normpath(path)] = []
-    for entry in pipeline.metrics:
-        path = entry if isinstance(entry, str) else next(iter(entry))
-        metrics.append((posixpath.normpath(path), False, ""))
-    return _Declared(params, metrics)
-
-
 class Collector:
     """Reads params/metrics of revisions, memoising per commit sha (on disk) and per dvc.yaml (in memory)."""
 
-    def __init__(self, git: Git, root: Path, objects_dir: Path) -> None:
+    def __init__(self, git: Git, root: Path, cache: Cache) -> None:
         self.git = git
         self.root = root
-        self.objects_dir = objects_dir
+        self.cache = cache
         self._cache_file = root / CACHE_PATH
         self._cache: dict[str, dict[str, Any]] | None = None
         self._dirty = False
-        self._declared_memo: dict[tuple[Any, ...], _Declared] = {}
+        self._declared_memo: dict[tuple[Any, ...], Declared | str] = {}
         self._templated: dict[FileEntry, bool] = {}  # dvc.yaml blob -> does it use ${...}
 
     # -- the on-disk cache --------------------------------------------------------------------
@@ -135,75 +91,56 @@ class Collector:
         if hit is not None:
             return RevData.from_json(hit)
         commit = self.git.tree_at_commit(sha)
-        data = self.read(commit.tree)
+        data = self.read(self._with_outputs(commit.tree))
         data.time, data.tz, data.parents = commit.time, commit.tz, commit.parents
-        cache[sha] = data.to_json()
-        self._dirty = True
+        if data.error is None:  # a file missing from the cache now may be fetched later
+            cache[sha] = data.to_json()
+            self._dirty = True
         return data
+
+    def _with_outputs(self, tree: GitTree) -> OutputsTree:
+        def dvcfiles() -> list[str]:
+            return [
+                p
+                for p, _, _ in tree.walk_files()
+                if p.endswith(("dvc.yaml", ".dvc")) and not p.startswith(".dvc/")
+            ]
+
+        return OutputsTree(tree, self.cache, dvcfiles)
 
     def read(self, tree: TreeReader) -> RevData:
-        """Params and metrics of any tree (the workspace is read this way, uncached)."""
-        declared = self._declared_for(tree)
-        data = RevData(error=declared.error)
-        for path, keys in declared.params.items():
-            try:
-                values = serialize.load_from(tree, path)
-            except (JupyterExpError, OSError) as exc:
-                data.error = data.error or str(exc)
-                continue
-            flat = serialize.flatten(values)
-            if keys:
-                flat = {
-                    k: v for k, v in flat.items() if any(k == key or k.startswith(key + ".") for key in keys)
-                }
-            data.params[path] = flat
-        locks: dict[str, dict[str, Any]] = {}
-        for path, cached, origin in declared.metrics:
-            try:
-                raw = self._metric_bytes(tree, path, cached, origin, locks)
-            except (JupyterExpError, OSError) as exc:
-                data.error = data.error or str(exc)
-                continue
-            if raw is None:
-                continue
-            try:
-                data.metrics[path] = serialize.flatten(serialize.load_file(raw, name=path))
-            except JupyterExpError as exc:
-                data.error = data.error or str(exc)
+        """Params and metrics of any tree (the workspace is read this way, uncached); a file that cannot
+        be read is left out and named in ``error``, so one broken file does not hide a revision."""
+        decl = self._declared_for(tree)
+        errors: list[str] = []
+        if isinstance(decl, str):  # a broken dvc.yaml: params.yaml is still shown
+            errors.append(decl)
+            decl = Declared()
+        data = RevData(
+            params=read_params(tree, decl=decl, errors=errors),
+            metrics=read_metrics(tree, decl=decl, errors=errors),
+        )
+        data.error = errors[0] if errors else None
         return data
 
-    def _declared_for(self, tree: TreeReader) -> _Declared:
-        entry = getattr(tree, "entry", None)
+    def _declared_for(self, tree: TreeReader) -> Declared | str:
+        """The revision's declarations (or the error reading them), memoised by ``dvc.yaml`` blob."""
+        base = getattr(tree, "base", tree)
+        entry = getattr(base, "entry", None)
         if entry is None:
-            return _declared(tree)
+            return _declared_or_error(tree)
         dvcyaml = entry("dvc.yaml")
         # What dvc.yaml declares depends on params values only when it is templated.
         if dvcyaml is not None and dvcyaml not in self._templated:
             self._templated[dvcyaml] = b"${" in tree.read_bytes("dvc.yaml")
         key = (dvcyaml, entry(DEFAULT_PARAMS_FILE) if self._templated.get(dvcyaml) else None)
         if key not in self._declared_memo:
-            self._declared_memo[key] = _declared(tree)
+            self._declared_memo[key] = _declared_or_error(tree)
         return self._declared_memo[key]
 
-    def _metric_bytes(
-        self, tree: TreeReader, path: str, cached: bool, origin: str, locks: dict[str, dict[str, Any]]
-    ) -> bytes | None:
-        if tree.exists(path) and not tree.isdir(path):
-            return tree.read_bytes(path)
-        if not cached or not origin:
-            return None
-        from jupyter_exp.pipeline import lock as lockfile
 
-        lock_path, stage, def_path = origin.split("\0")
-        if lock_path not in locks:
-            locks[lock_path] = (
-                lockfile.load_text(tree.read_bytes(lock_path).decode(), lock_path)
-                if tree.exists(lock_path)
-                else {}
-            )
-        for out in (locks[lock_path].get(stage) or {}).get("outs") or []:
-            if out.get("path") == def_path and out.get("md5"):
-                md5 = out["md5"]
-                obj = self.objects_dir / md5[:2] / md5[2:]
-                return obj.read_bytes() if obj.is_file() else None
-        return None
+def _declared_or_error(tree: TreeReader) -> Declared | str:
+    try:
+        return declared(tree)
+    except JupyterExpError as exc:
+        return str(exc)

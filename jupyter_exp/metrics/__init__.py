@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from jupyter_exp import serialize
+from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader
 from jupyter_exp.params.compare import DiffRow, diff_files, diff_json, format_value, render_diff, render_table
 from jupyter_exp.params.declared import Declared, declared
@@ -62,11 +63,22 @@ def read_metrics(
     *,
     decl: Declared | None = None,
     flat: bool = True,
+    errors: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{file: {dotted.key: value}}`` for one revision (nested dicts as written with ``flat=False``)."""
+    """``{file: {dotted.key: value}}`` for one revision (nested dicts as written with ``flat=False``).
+
+    A metric in Git, a cached metric output and a file inside a cached output directory read the same
+    through the revision's tree. With ``errors``, unreadable files are left out and their errors appended
+    there; without, the error is raised."""
     out = {}
     for path in metric_files(tree, targets, decl=decl):
-        data = serialize.load_from(tree, path)
+        try:
+            data = serialize.load_from(tree, path)
+        except (JupyterExpError, OSError) as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+            continue
         out[path] = serialize.flatten(data) if flat else data
     return out
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jupyter_exp import serialize
+from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader
 from jupyter_exp.params.compare import DiffRow, diff_files, diff_json, render_diff
 from jupyter_exp.params.declared import Declared, ParamsSpec, declared
@@ -37,18 +38,18 @@ def _select(data: Mapping[str, Any], keys: tuple[str, ...] | None) -> Flat:
 
 
 def _spec(decl: Declared, targets: Iterable[str] | None, deps: bool) -> ParamsSpec:
-    """Files to read and the keys to keep (``None``: the whole file).
+    """Files to read and the keys to keep (``None``: the whole file), as DVC 3 collects them.
 
-    As in DVC, every params file a stage uses is shown whole, plus ``params.yaml`` when it exists;
-    ``deps`` keeps only the declared keys. A target no stage declares is read whole.
+    The keys the stages declare (a file declared without keys, or a top-level ``params:`` file, is whole),
+    plus the whole ``params.yaml`` unless ``deps``. A target is read whole (its declared keys with ``deps``).
     """
     if targets is not None:
         paths = [posixpath.normpath(t) for t in targets]
-    else:
-        paths = list(dict.fromkeys([*decl.params, DEFAULT_PARAMS_FILE]))
-        if deps:
-            paths = list(decl.params)
-    return {path: decl.params.get(path) if deps else None for path in paths}
+        return {path: decl.params.get(path) if deps else None for path in paths}
+    spec = dict(decl.params)
+    if not deps:
+        spec[DEFAULT_PARAMS_FILE] = None
+    return spec
 
 
 def read_params(
@@ -57,14 +58,23 @@ def read_params(
     *,
     deps: bool = False,
     decl: Declared | None = None,
+    errors: list[str] | None = None,
 ) -> dict[str, Flat]:
-    """``{file: {dotted.key: value}}`` for the params files (or ``targets``) present in ``tree``."""
+    """``{file: {dotted.key: value}}`` for the params files (or ``targets``) present in ``tree``.
+
+    With ``errors``, a file that cannot be read is left out and its error appended there (``exp show``
+    shows the rest of the revision); without, the error is raised."""
     spec = _spec(decl if decl is not None else declared(tree), targets, deps)
-    return {
-        path: _select(serialize.load_from(tree, path), keys)
-        for path, keys in spec.items()
-        if tree.exists(path)
-    }
+    out: dict[str, Flat] = {}
+    for path, keys in spec.items():
+        try:
+            if tree.exists(path):
+                out[path] = _select(serialize.load_from(tree, path), keys)
+        except (JupyterExpError, OSError) as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+    return out
 
 
 def show_params(
