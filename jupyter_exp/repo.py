@@ -120,19 +120,10 @@ class Repo:
         if rev is None or rev == WORKSPACE:
             return WorkspaceTree(self.root)
         from jupyter_exp.experiments import refs
-        from jupyter_exp.pipeline.outputs_tree import OutputsTree
+        from jupyter_exp.pipeline.outputs_tree import revision_tree
 
         found = refs.find(self.scm, rev)
-        tree = self.scm.tree(found[1] if found else rev)
-
-        def dvcfiles() -> list[str]:
-            return [
-                p
-                for p, _, _ in tree.walk_files()
-                if p.endswith(("dvc.yaml", ".dvc")) and not p.startswith(".dvc/")
-            ]
-
-        return OutputsTree(tree, self.pipeline.cache, dvcfiles)
+        return revision_tree(self.scm.tree(found[1] if found else rev), self.pipeline.cache)
 
     def trees(self, revs: Iterable[str]) -> dict[str, TreeReader]:
         return {rev: self.tree(rev) for rev in revs}

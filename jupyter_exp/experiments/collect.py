@@ -20,8 +20,8 @@ from jupyter_exp.fsutil import TreeReader, atomic_write_text
 from jupyter_exp.metrics import read_metrics
 from jupyter_exp.params import read_params
 from jupyter_exp.params.declared import Declared, declared
-from jupyter_exp.pipeline.outputs_tree import OutputsTree
-from jupyter_exp.scm.git import FileEntry, Git, GitTree
+from jupyter_exp.pipeline.outputs_tree import revision_tree
+from jupyter_exp.scm.git import FileEntry, Git
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
@@ -91,22 +91,12 @@ class Collector:
         if hit is not None:
             return RevData.from_json(hit)
         commit = self.git.tree_at_commit(sha)
-        data = self.read(self._with_outputs(commit.tree))
+        data = self.read(revision_tree(commit.tree, self.cache))
         data.time, data.tz, data.parents = commit.time, commit.tz, commit.parents
         if data.error is None:  # a file missing from the cache now may be fetched later
             cache[sha] = data.to_json()
             self._dirty = True
         return data
-
-    def _with_outputs(self, tree: GitTree) -> OutputsTree:
-        def dvcfiles() -> list[str]:
-            return [
-                p
-                for p, _, _ in tree.walk_files()
-                if p.endswith(("dvc.yaml", ".dvc")) and not p.startswith(".dvc/")
-            ]
-
-        return OutputsTree(tree, self.cache, dvcfiles)
 
     def read(self, tree: TreeReader) -> RevData:
         """Params and metrics of any tree (the workspace is read this way, uncached); a file that cannot

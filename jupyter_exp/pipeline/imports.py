@@ -27,7 +27,7 @@ from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
-from jupyter_exp.pipeline.outputs_tree import OutputsTree
+from jupyter_exp.pipeline.outputs_tree import OutputsTree, revision_tree
 from jupyter_exp.pipeline.stage import Stage, build_data_stage
 
 if TYPE_CHECKING:
@@ -104,16 +104,7 @@ class _SourceRepo:
         return Cache(self.root, cache_dir=cache_dir)
 
     def tree(self, cache: Cache) -> OutputsTree:
-        tree = self.git.tree(self.sha)
-
-        def dvcfiles() -> list[str]:
-            return [
-                p
-                for p, _, _ in tree.walk_files()
-                if p.endswith(("dvc.yaml", ".dvc")) and not p.startswith(".dvc/")
-            ]
-
-        return OutputsTree(tree, cache, dvcfiles)
+        return revision_tree(self.git.tree(self.sha), cache)
 
     def fetch_missing(self, path: str, into: Cache) -> None:
         """Download from the source's default remote the objects of the output holding ``path``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from jupyter_exp import serialize
 from jupyter_exp.data.cache import Cache
@@ -18,6 +19,9 @@ from jupyter_exp.fsutil import TreeReader
 from jupyter_exp.pipeline import lock as lockfile
 from jupyter_exp.pipeline.stage import build_data_stage, build_stage
 from jupyter_exp.pipeline.templating import resolve
+
+if TYPE_CHECKING:
+    from jupyter_exp.scm.git import GitTree
 
 
 class OutputsTree:
@@ -138,3 +142,17 @@ class OutputsTree:
         if not names and not self.isdir(path):
             raise NotADirectoryError(f"'{path}' is not a directory at this revision")
         return sorted(names)
+
+
+def revision_tree(tree: GitTree, cache: Cache) -> OutputsTree:
+    """A commit as the user sees it: its Git tree plus the outputs its ``dvc.lock``/``.dvc`` files record
+    in ``cache``. ``Repo.tree``, ``exp show`` and ``import`` all read revisions through this."""
+
+    def dvcfiles() -> list[str]:
+        return [
+            p
+            for p, _, _ in tree.walk_files()
+            if p.endswith(("dvc.yaml", ".dvc")) and not p.startswith(".dvc/")
+        ]
+
+    return OutputsTree(tree, cache, dvcfiles)
