@@ -353,8 +353,10 @@ class Plots:
         revs: Iterable[str] = ("HEAD", WORKSPACE),
         targets: list[str] | None = None,
         props: dict[str, Any] | None = None,
+        *,
+        out_dir: str | os.PathLike[str] = "dvc_plots",
     ) -> dict[str, Any]:
-        """``--json``: the data of every plot per revision."""
+        """``--json``: the data of every plot per revision (image plots' files written to ``out_dir``)."""
         from jupyter_exp.plots import plots_json
 
-        return plots_json(self.repo.trees(revs), targets, props=props)
+        return plots_json(self.repo.trees(revs), targets, props=props, out_dir=self._out(out_dir))

@@ -131,7 +131,7 @@ def _plot_props(args: argparse.Namespace) -> dict[str, Any]:
 def _plots(ctx: Context, args: argparse.Namespace, revs: list[str], targets: list[str] | None) -> Any:
     plots = ctx.repo().plots
     if args.json:
-        return JSON(plots.data(revs, targets, props=_plot_props(args)))
+        return JSON(plots.data(revs, targets, props=_plot_props(args), out_dir=args.out))
     return PlotsPage(plots.diff(revs, targets, out_dir=args.out, props=_plot_props(args)))
 
 
@@ -158,4 +158,6 @@ def _plots_diff(ctx: Context, args: argparse.Namespace) -> Any:
     revs = list(args.revisions) or ["HEAD"]
     if "workspace" not in revs and len(args.revisions) < 2:
         revs.append("workspace")
+    if "workspace" in revs:  # DVC reads the workspace first, so it comes first in the page and --json
+        revs.insert(0, revs.pop(revs.index("workspace")))
     return _plots(ctx, args, revs, args.targets)

@@ -46,9 +46,11 @@ def plots_json(
     targets: Iterable[str] | None = None,
     *,
     props: Mapping[str, Any] | None = None,
+    out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
 ) -> dict[str, Any]:
-    """``--json``: the data of every plot per revision, in DVC 3's ``plots diff --json`` outer shape."""
-    return to_json(collect(trees, targets, props), list(trees))
+    """``--json``: the data of every plot per revision, in DVC 3's ``plots diff --json`` outer shape
+    (image plots are written to ``out_dir``, as DVC does, and named by path)."""
+    return to_json(collect(trees, targets, props), list(trees), Path(out_dir))
 
 
 __all__ = [

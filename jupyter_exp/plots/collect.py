@@ -16,7 +16,7 @@ from typing import Any
 from jupyter_exp.errors import JupyterExpError, YAMLFileError
 from jupyter_exp.fsutil import TreeReader
 from jupyter_exp.params.declared import Declared, TopLevelPlot, declared
-from jupyter_exp.plots.data import Row, data_files_under, load_rows
+from jupyter_exp.plots.data import Row, data_files_under, is_image, load_rows
 
 TEMPLATES = ("linear", "scatter", "smooth", "confusion", "bar")
 # DVC's other template names, drawn by the closest of ours.
@@ -63,13 +63,27 @@ class Series:
     points: list[tuple[Any, Any]]
 
 
+@dataclass(frozen=True)
+class Image:
+    """One revision's version of an image plot (png, jpg, gif, svg), as its bytes."""
+
+    rev: str
+    data: bytes
+
+
 @dataclass
 class PlotData:
-    """A plot ready to draw: its spec, one series per (revision, source), and what went wrong."""
+    """A plot ready to draw: its spec, one series per (revision, source) or, for an image plot, one
+    image per revision, and what went wrong."""
 
     spec: PlotSpec
     series: list[Series] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.spec.sources) == 1 and is_image(self.spec.sources[0].file)
 
     @property
     def x_label(self) -> str:
@@ -262,6 +276,11 @@ def collect(
     plots = []
     for spec in specs:
         plot = PlotData(spec)
+        if plot.is_image:
+            _collect_images(plot, trees)
+            if plot.images or plot.errors:
+                plots.append(plot)
+            continue
         for rev, tree in trees.items():
             for source in spec.sources:
                 key = (rev, source.file)
@@ -282,3 +301,14 @@ def collect(
         if plot.series or plot.errors:  # declared, but in none of these revisions: nothing to draw
             plots.append(plot)
     return plots
+
+
+def _collect_images(plot: PlotData, trees: Mapping[str, TreeReader]) -> None:
+    path = plot.spec.sources[0].file
+    for rev, tree in trees.items():
+        if not tree.exists(path) or tree.isdir(path):
+            continue
+        try:
+            plot.images.append(Image(rev, tree.read_bytes(path)))
+        except OSError as exc:  # a cached image the cache lacks
+            plot.errors.append(f"{rev}: {exc}")

@@ -18,6 +18,14 @@ from jupyter_exp.errors import YAMLFileError
 from jupyter_exp.fsutil import TreeReader
 
 DATA_SUFFIXES = (".tsv", ".csv", ".json", ".yaml", ".yml")
+#: Image plots, shown as they are (one per revision); the MIME type each is embedded with.
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+}
 
 Row = dict[str, Any]
 
@@ -83,11 +91,16 @@ def load_rows(tree: TreeReader, path: str) -> list[Row]:
     return rows
 
 
+def is_image(path: str) -> bool:
+    return posixpath.splitext(path)[1].lower() in IMAGE_TYPES
+
+
 def data_files_under(tree: TreeReader, path: str) -> Iterator[str]:
-    """Plot data files in a folder, recursively (``logs/train/loss.tsv`` for nested live metrics)."""
+    """Plot files in a folder, recursively: data (``logs/train/loss.tsv`` for nested live metrics) and
+    images."""
     for name in tree.listdir(path):
         child = posixpath.join(path, name)
         if tree.isdir(child):
             yield from data_files_under(tree, child)
-        elif name.lower().endswith(DATA_SUFFIXES):
+        elif name.lower().endswith(DATA_SUFFIXES) or is_image(name):
             yield child
