@@ -59,8 +59,18 @@ def load_file(path_or_bytes: str | os.PathLike[str] | bytes, *, name: str | None
     return dict(parsed)
 
 
+MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_EXPANDED_VALUES = 1_000_000
+
+
 def parse_bytes(data: bytes, *, name: str) -> Any:
     """The file's top-level value, whatever its type (``None`` for an empty file)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise _unable(
+            name,
+            f"it is {len(data) / 1e6:.0f} MB: params, metrics and pipeline files are read whole by every "
+            f"command, so they may be at most {MAX_FILE_BYTES // 2**20} MB (keep data in a tracked output)",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -116,7 +126,23 @@ def yaml_loader() -> Any:
             return int(text[2:], 8 if text[1] == "o" else 16)
         return int(text, 10)
 
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        """DVC (ruamel) refuses a key given twice; PyYAML would silently keep the last one."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f'found duplicate key "{key_node.value}"', key_node.start_mark
+                    )
+                seen.add(key)
+        return base.construct_mapping(loader, node, deep)
+
     Yaml12Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Yaml12Loader.construct_mapping = construct_mapping  # type: ignore[method-assign]
     return Yaml12Loader
 
 
@@ -124,7 +150,7 @@ def _parse_yaml(text: str, name: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" in line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -132,6 +158,31 @@ def _parse_yaml(text: str, name: str) -> Any:
         raise _unable(name, f"YAML file structure is corrupted: {problem}{where}") from None
     except yaml.YAMLError as exc:
         raise _unable(name, f"YAML file structure is corrupted: {exc}") from None
+    except RecursionError:
+        raise _unable(name, "it is nested too deeply to read") from None
+    if "*" in text and "&" in text:
+        try:
+            size = _expanded_size(data, {})
+        except (ValueError, RecursionError):
+            raise _unable(name, "an alias refers to a value that contains it") from None
+        if size > MAX_EXPANDED_VALUES:
+            raise _unable(name, f"its aliases expand to more than {MAX_EXPANDED_VALUES:,} values (an alias bomb?)")
+    return data
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values ``node`` has once every alias is expanded; counted once per shared object, and a
+    ``ValueError`` for an alias inside its own anchor (every later walk would loop forever)."""
+    if not isinstance(node, (dict, list)):
+        return 1
+    known = sizes.get(id(node))
+    if known == -1:
+        raise ValueError("cyclic")
+    if known is None:
+        sizes[id(node)] = -1
+        children = node.values() if isinstance(node, dict) else node
+        known = sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return known
 
 
 def _parse_json(text: str, name: str) -> Any:

@@ -98,10 +98,21 @@ def _raise_parse(expr: str, pos: int, message: str) -> None:
     )
 
 
+_OPENING = re.compile(r"(?<!\\)\$\{")
+
+
 def check_expressions(text: str) -> None:
-    """Raise :class:`ParseError` for the first malformed ``${...}`` in ``text``."""
+    """Raise :class:`ParseError` for the first malformed ``${...}`` in ``text``, an unterminated one too
+    (DVC passes ``${lr`` on to the shell, which fails only after the stage's outputs were removed)."""
+    if "${" not in text:
+        return
+    starts = set()
     for match in KEYCRE.finditer(text):
         _expression(match)
+        starts.add(match.start())
+    for opening in _OPENING.finditer(text):
+        if opening.start() not in starts:
+            raise ParseError(f"{text}\n{' ' * opening.start()}^\nunterminated '${{': it has no closing '}}'")
 
 
 def _expression(match: re.Match[str]) -> str:

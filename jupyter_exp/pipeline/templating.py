@@ -299,8 +299,14 @@ class _Resolver:
         vars_ = data.get("vars") or []
         self._check_no_interpolation(vars_, "vars")
         self.context = Context()
+        default = posixpath.join(self.wdir, DEFAULT_PARAMS_FILE)
+        if tree.exists(default):
+            try:
+                self._merge_from(self.context, DEFAULT_PARAMS_FILE, self.wdir)
+            except ContextError as exc:  # not the author's `vars`: name the file that is wrong
+                raise ResolveError(f"failed to load the variables of '{default}' for '{relpath}': {exc}") from None
         try:
-            self._load_vars(self.context, vars_, self.wdir, default=DEFAULT_PARAMS_FILE)
+            self._load_vars(self.context, vars_, self.wdir)
         except ContextError as exc:
             self._fail(exc, "'vars'")
 
@@ -378,10 +384,7 @@ class _Resolver:
         wdir: str,
         *,
         stage: str | None = None,
-        default: str | None = None,
     ) -> None:
-        if default and self.tree.exists(posixpath.join(wdir, default)):
-            self._merge_from(ctx, default, wdir)
         for index, item in enumerate(vars_):
             if isinstance(item, str):
                 self._merge_from(ctx, item, wdir)

@@ -131,7 +131,8 @@ def test_mixing_whole_and_partial_loads_of_one_file(
 def test_params_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
     msg = error(tmp_path, {"params.yaml": "- a\n- b\n", "dvc.yaml": stage("echo")})
     assert (
-        msg == "failed to parse 'vars' in 'dvc.yaml': expected a dictionary, got 'list' in file 'params.yaml'"
+        msg == "failed to load the variables of 'params.yaml' for 'dvc.yaml': "
+        "expected a dictionary, got 'list' in file 'params.yaml'"  # DVC blames 'vars', which the file has not
     )
 
 
