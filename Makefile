@@ -42,12 +42,15 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install Debian's chromium for the browser tests (apt-get install chromium)"; fi; }
 
-# The real DVC 3 / DVCLive, in a venv of their own, for the interop tests and the benchmarks.
+# The real DVC 3 / DVCLive, in a venv of their own, for the interop tests and the benchmarks (papermill and a
+# kernel too: `dvc repro` runs notebook stages).
 $(REF_VENV)/bin/dvc:
 	$(PY) -m venv $(REF_VENV)
 	$(REF_VENV)/bin/pip install -q dvc==3.67.1 dvclive==3.49.1
+$(REF_VENV)/bin/papermill: $(REF_VENV)/bin/dvc
+	$(REF_VENV)/bin/pip install -q papermill ipykernel
 
-test: $(STAMP) browser-deps $(REF_VENV)/bin/dvc lint
+test: $(STAMP) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill lint
 	cd labextension && npm test --silent
 	$(BIN)/python -m pytest -n 2 -q
 

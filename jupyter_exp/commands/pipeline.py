@@ -48,14 +48,29 @@ def _stage_list(ctx: Context, args: argparse.Namespace) -> Any:
     return Table(["Stage", "Description"], rows)
 
 
-def stage_spec(args: argparse.Namespace, cmd: str, extra_deps: Sequence[str] = ()) -> Any:
-    """The stage that ``stage add``'s options describe (``%%stage`` builds its stages with this too)."""
+def stage_spec(
+    args: argparse.Namespace, cmd: str, extra_deps: Sequence[str] = (), *, directory: Path | None = None
+) -> Any:
+    """The stage that ``stage add``'s options describe (``%%stage`` builds its stages with this too).
+
+    With ``--notebook`` the command is papermill's, the notebook a dep and its executed copy an output;
+    ``directory`` (where dvc.yaml is) is where the notebook and params.yaml are read.
+    """
     from jupyter_exp.pipeline.dvcfile import StageSpec
 
+    outs = args.outs
+    if args.notebook:
+        from jupyter_exp.pipeline import notebook
+
+        if cmd:
+            raise UsageError(f"stage add --notebook {args.notebook}: the command is papermill's, not '{cmd}'")
+        cmd = notebook.stage_command(directory or Path.cwd(), args.notebook, args.params)
+        extra_deps = [args.notebook, *extra_deps]
+        outs = notebook.default_outputs(args.notebook, outs)
     return StageSpec.from_options(
         cmd=cmd,
         deps=[*extra_deps, *args.deps],
-        outs=args.outs,
+        outs=outs,
         outs_no_cache=args.outs_no_cache,
         params=args.params,
         metrics=args.metrics,
@@ -88,13 +103,18 @@ def stage_spec(args: argparse.Namespace, cmd: str, extra_deps: Sequence[str] = (
     arg("--desc"),
     arg("--always-changed", action="store_true"),
     arg("-f", "--force", action="store_true", help="replace an existing stage"),
+    arg(
+        "--notebook",
+        metavar="NOTEBOOK",
+        help="the stage runs this notebook with papermill, -p params injected into its parameters cell",
+    ),
     arg("cmd", nargs=argparse.REMAINDER),
 )
 def _stage_add(ctx: Context, args: argparse.Namespace) -> str:
     repo = ctx.repo()
-    if not args.cmd:
+    if not args.cmd and not args.notebook:
         raise UsageError("stage add: a command is required, e.g. `stage add -n train python train.py`")
-    spec = stage_spec(args, " ".join(args.cmd))
+    spec = stage_spec(args, " ".join(args.cmd), directory=Path(ctx.cwd).resolve())
     dvcfile = (Path(ctx.cwd).resolve() / "dvc.yaml").relative_to(repo.root).as_posix()
     repo.add_stage(args.name, spec.definition, dvcfile=dvcfile, force=args.force)
     return f"Added stage '{args.name}' in '{dvcfile}'"

@@ -2,7 +2,8 @@
 
 A SQLite file under ``<repo>/.dvc/tmp/`` with a name of our own, so DVC's own state and ours
 coexist. Files are keyed by inode and trusted while (mtime_ns, size) match, as DVC does;
-directories are keyed by a fingerprint of all their files' stats. WAL mode lets a notebook
+directories are keyed by a fingerprint of all their files' stats; notebooks' code hashes are kept
+by file md5 (``pipeline/notebook.py``). WAL mode lets a notebook
 kernel and a CLI share it; writes are grouped into one transaction per batch.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 STATE_FILE = "jupyter-exp-state.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Stay under SQLite's oldest default limit on bound parameters (999).
 _MAX_PARAMS = 900
 
@@ -45,6 +46,7 @@ class StateDB:
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 conn.execute("DROP TABLE IF EXISTS files")
                 conn.execute("DROP TABLE IF EXISTS dirs")
+                conn.execute("DROP TABLE IF EXISTS notebooks")
                 conn.execute(
                     "CREATE TABLE files (inode INTEGER PRIMARY KEY, mtime_ns INTEGER NOT NULL,"
                     " size INTEGER NOT NULL, md5 TEXT NOT NULL)"
@@ -53,6 +55,7 @@ class StateDB:
                     "CREATE TABLE dirs (fingerprint TEXT PRIMARY KEY, md5 TEXT NOT NULL,"
                     " size INTEGER NOT NULL, nfiles INTEGER NOT NULL)"
                 )
+                conn.execute("CREATE TABLE notebooks (md5 TEXT PRIMARY KEY, code TEXT NOT NULL)")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -111,3 +114,12 @@ class StateDB:
             self._conn.execute(
                 "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", (fingerprint, md5, size, nfiles)
             )
+
+    def get_notebook_code(self, md5: str) -> str | None:
+        """The code hash of the notebook whose file md5 is ``md5``, if it was seen."""
+        row = self._conn.execute("SELECT code FROM notebooks WHERE md5 = ?", (md5,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_notebook_code(self, md5: str, code: str) -> None:
+        with self.batch():
+            self._conn.execute("INSERT OR REPLACE INTO notebooks VALUES (?, ?)", (md5, code))

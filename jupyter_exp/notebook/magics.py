@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Unicode
 
 from jupyter_exp.commands import Context, UsageError, execute, named_command, parse, rich_progress, stage_spec
@@ -575,14 +575,16 @@ class ExpMagics(Magics):
 
     # -- %%stage ---------------------------------------------------------------------------------------
 
-    @cell_magic
+    @line_cell_magic
     @no_var_expand
-    def stage(self, line: str, cell: str) -> None:
+    def stage(self, line: str, cell: str | None = None) -> None:
         """`%%stage NAME [stage add options]`: the cell is the stage, as YAML (cmd, foreach+do, matrix) or Python.
 
         YAML is written as that stage of dvc.yaml, templates and comments kept. Python is saved to
-        `stages/NAME.py` and run by the stage (`python stages/NAME.py`, the script a dep). Re-running the cell
-        replaces the stage; an invalid stage leaves dvc.yaml as it was.
+        `stages/NAME.py` and run by the stage (`python stages/NAME.py`, the script a dep). With
+        `--notebook train.ipynb` the stage runs that notebook with papermill (the cell holds at most
+        comments; `%stage NAME --notebook train.ipynb` is the same as a line).
+        Re-running the cell replaces the stage; an invalid stage leaves dvc.yaml as it was.
         """
         words = shlex.split(line)
         if not words or words[0].startswith("-"):
@@ -598,6 +600,16 @@ class ExpMagics(Magics):
                 )
             ctx = self.context(writes=True)
             repo = ctx.repo()
+            if args.notebook:
+                if any(ln.strip() and not ln.lstrip().startswith("#") for ln in (cell or "").splitlines()):
+                    raise UsageError(
+                        f"%%stage {name} --notebook {args.notebook}: the notebook is the stage; "
+                        "the cell may hold comments only"
+                    )
+                self._write_stage(ctx, repo, name, stage_spec(args, "", directory=ctx.cwd.resolve()).definition)
+                return
+            if cell is None:
+                raise UsageError(f"%stage {name}: as a line it takes --notebook NOTEBOOK; use %%stage for a cell")
             stage, yaml_problem = _yaml_stage(cell)
             if stage is not None:
                 _merge_options(stage, _stage_definition(args, cmd=""))

@@ -36,7 +36,7 @@ from jupyter_exp.errors import (
     YAMLFileError,
 )
 from jupyter_exp.fsutil import WorkspaceTree, atomic_write_text
-from jupyter_exp.pipeline import imports
+from jupyter_exp.pipeline import imports, notebook
 from jupyter_exp.pipeline import lock as lockfile
 from jupyter_exp.pipeline.dag import Graph
 from jupyter_exp.pipeline.paths import check_stage_on_disk
@@ -66,6 +66,7 @@ class StageChanges:
     command: bool = False
     always: bool = False
     checksum: bool = False  # an import's `.dvc` file was edited by hand (its top-level md5 no longer matches)
+    relock: bool = False  # a notebook dep's file changed but not its code: only dvc.lock needs its new md5
 
     def __bool__(self) -> bool:
         return bool(self.deps or self.outs or self.command or self.always or self.checksum)
@@ -254,6 +255,26 @@ class Pipeline:
             return None
         return self.hasher.hash(full)
 
+    def _notebook_code(self, path: str) -> str | None:
+        """The code hash of notebook ``path`` (memoised by file md5 in the state db), None if not one."""
+        full = self.root / path
+        if not notebook.is_notebook(path) or not full.is_file():
+            return None
+        md5 = self.hasher.hash(full).md5
+        code = self.hasher.state.get_notebook_code(md5)
+        if code is None:
+            code = notebook.code_digest(full.read_bytes())
+            if code is not None:
+                self.hasher.state.put_notebook_code(md5, code)
+        return code
+
+    def _same_code(self, path: str, locked_md5: str | None) -> bool:
+        """True when ``path`` is a notebook whose code is that of the version ``dvc.lock`` recorded."""
+        if not locked_md5 or not notebook.is_notebook(path):
+            return False
+        locked = self.hasher.state.get_notebook_code(locked_md5)
+        return locked is not None and locked == self._notebook_code(path)
+
     def _hash_changes(self, recorded: Iterable[tuple[str, str | None, bool]]) -> dict[str, str]:
         """``{path: "not in cache" | "deleted" | "modified"}`` for each (path, recorded md5, cached) that the
         cache or the workspace no longer matches; as in DVC, a cached output missing from the cache
@@ -307,6 +328,11 @@ class Pipeline:
         changes.deps.update(
             self._hash_changes((dep.path, locked_deps.get(dep.def_path), False) for dep in stage.deps)
         )
+        for dep in stage.deps:
+            locked = locked_deps.get(dep.def_path)
+            if changes.deps.get(dep.path) == "modified" and self._same_code(dep.path, locked):
+                del changes.deps[dep.path]
+                changes.relock = True
         locked_params = entry.get("params") or {}
         undeclared = set(locked_deps) - {d.def_path for d in stage.deps}
         undeclared |= set(locked_params) - {p.def_path for p in stage.params}
@@ -399,6 +425,8 @@ class Pipeline:
             rerun_checkpoints = (reset_checkpoints or resume_checkpoints) and bool(stage.checkpoint_outs)
             if not changes and name not in forced and not rerun_checkpoints:
                 self.log(f"Stage '{name}' didn't change, skipping")
+                if changes.relock and not dry:
+                    self._relock_deps(stage)
                 continue
             if dry:
                 self.log(f"Running stage '{name}':")
@@ -467,7 +495,15 @@ class Pipeline:
             if info is None:
                 raise ReproductionError(f"dependency '{dep.def_path}' of stage {stage} does not exist")
             entries.append(info.to_lock_entry(dep.def_path))
+            self._notebook_code(dep.path)  # remembered: a later outputs-only save is then recognised
         return entries
+
+    def _relock_deps(self, stage: Stage) -> None:
+        """Record the deps' current md5s (notebooks saved with new outputs only), as ``dvc commit`` would,
+        so the real ``dvc status`` agrees the stage is up to date."""
+        entry = dict(self._lock(stage) or {})
+        entry["deps"] = self._dep_entries(stage)
+        self._write_lock(stage, entry)
 
     def _out_entries(self, stage: Stage, *, missing_ok: bool = False) -> list[dict[str, Any]]:
         entries = []

@@ -265,6 +265,29 @@ def test_python_cell_becomes_a_script_stage(shell: Any, git_repo: Path) -> None:
     assert (git_repo / "squares.txt").read_text() == "27"
 
 
+def test_notebook_cell_becomes_a_papermill_stage(shell: Any, git_repo: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell("lr = 0.01")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("print('notebook lr', lr)")]
+    nbformat.write(notebook, git_repo / "train.ipynb")
+    (git_repo / "params.yaml").write_text("lr: 0.2\n")
+    cell = run(shell, "%%stage train --notebook train.ipynb -p lr\n# the notebook is the stage")
+    assert cell.success, cell.text
+    stage = yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["train"]
+    assert stage["cmd"].startswith("papermill train.ipynb train.out.ipynb ") and stage["deps"] == ["train.ipynb"]
+    cell = run(shell, "%repro")
+    assert cell.success, cell.text
+    assert "notebook lr 0.2" in cell.stdout and (git_repo / "train.out.ipynb").is_file()
+    cell = run(shell, "%%stage train --notebook train.ipynb\nprint('a body')")
+    assert not cell.success and "comments only" in cell.text
+    cell = run(shell, "%stage train --notebook train.ipynb -p lr")
+    assert cell.success and "Replaced stage 'train'" in cell.stdout
+
+
 def test_scripts_folder_is_configurable(shell: Any, git_repo: Path) -> None:
     cell = run(shell, '%config ExpMagics.stages_dir = "src/steps"')
     assert cell.success, cell.text
