@@ -2,37 +2,52 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps in one .venv, so `make demo` and `make test` work from a fresh clone in either order: the base
+# install (what a user gets from `pip install jupyter-exp`) and, on top of it, everything the tests exercise.
+BASE_STAMP := $(VENV)/.installed-base
+TEST_STAMP := $(VENV)/.installed-test
+TEST_EXTRAS := test,examples,frameworks,dask
+# The editable install leaves the panel to the `labextension` target (the demo does not need it).
+PIP_EDITABLE := HATCH_JUPYTER_BUILDER_SKIP_NPM=1 $(BIN)/pip install -q -e
 LABEXT := jupyter_exp/labextension/package.json
-LABEXT_MODULES := labextension/node_modules/.package-lock.json
+LABEXT_MODULES := labextension/node_modules/.yarn-state.yml
+# jupyterlab's tools call each other by name (jlpm -> jupyter labextension -> jupyter-builder): the venv first.
+IN_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
+JLPM := $(IN_VENV) $(CURDIR)/$(BIN)/jlpm
 
 REF_VENV := benchmarks/.ref-venv
 
 .PHONY: demo test lint lab bench clean browser-deps labextension
+.DELETE_ON_ERROR:
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
-$(STAMP): $(BIN)/python pyproject.toml $(LABEXT)
-	$(BIN)/pip install -q -e '.[test,frameworks,dask]'
+$(BASE_STAMP): $(BIN)/python pyproject.toml
+	$(PIP_EDITABLE) .
 	@# Bytecode up front: a CLI that starts in 0.15 s, even where PYTHONDONTWRITEBYTECODE is set.
 	$(BIN)/python -m compileall -q jupyter_exp
-	touch $(STAMP)
+	touch $@
 
-# The JupyterLab panel: npm packages from package-lock.json, then tsc + webpack into jupyter_exp/labextension,
-# which `pip install -e` copies to share/jupyter/labextensions/jupyter-exp (pyproject's shared-data).
+$(TEST_STAMP): $(BASE_STAMP)
+	$(PIP_EDITABLE) '.[$(TEST_EXTRAS)]'
+	touch $@
+
+# The JupyterLab panel: npm packages from yarn.lock (jlpm is jupyterlab's yarn), then tsc + webpack into
+# jupyter_exp/labextension, linked into the venv's share/jupyter/labextensions/jupyter-exp for the checkout.
 labextension: $(LABEXT)
-$(LABEXT_MODULES): labextension/package.json labextension/package-lock.json
-	cd labextension && npm ci --no-audit --no-fund --loglevel=error
-$(LABEXT): $(BIN)/python $(LABEXT_MODULES) labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/*)
-	$(BIN)/pip install -q 'jupyterlab>=4'
-	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build:prod --silent
+$(LABEXT_MODULES): $(BASE_STAMP) labextension/package.json labextension/yarn.lock
+	$(BIN)/pip install -q 'hatch-jupyter-builder>=0.9'  # the wheel build's builder (`jupyter labextension build`)
+	cd labextension && $(JLPM) install --immutable >/dev/null
+$(LABEXT): $(LABEXT_MODULES) labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/*)
+	cd labextension && $(JLPM) run build:prod >/dev/null
+	$(IN_VENV) $(BIN)/jupyter labextension develop --overwrite . >/dev/null
 
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(BIN)/python examples/demo.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check jupyter_exp tests benchmarks examples
 	$(BIN)/lint-imports
 
@@ -50,15 +65,15 @@ $(REF_VENV)/bin/dvc:
 $(REF_VENV)/bin/papermill: $(REF_VENV)/bin/dvc
 	$(REF_VENV)/bin/pip install -q papermill ipykernel
 
-test: $(STAMP) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill lint
-	cd labextension && npm test --silent
+test: $(TEST_STAMP) $(LABEXT) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill lint
+	cd labextension && $(JLPM) test --silent
 	$(BIN)/python -m pytest -n 2 -q
 
-lab: $(STAMP)
+lab: $(BASE_STAMP) $(LABEXT)
 	$(BIN)/jupyter lab examples
 
-bench: $(STAMP) $(REF_VENV)/bin/dvc
+bench: $(TEST_STAMP) $(REF_VENV)/bin/dvc
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) build dist .pytest_cache jupyter_exp/labextension labextension/node_modules labextension/lib
+	rm -rf $(VENV) $(REF_VENV) build dist .pytest_cache jupyter_exp/labextension labextension/node_modules labextension/lib labextension/.yarn

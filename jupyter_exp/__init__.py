@@ -5,8 +5,6 @@ Imports are lazy so that ``import jupyter_exp.live`` inside a training script st
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 TYPE_CHECKING = False  # `typing` costs milliseconds a training script should not pay
 if TYPE_CHECKING:
     from typing import Any
@@ -26,7 +24,16 @@ def __getattr__(name: str) -> Any:
         from jupyter_exp.live import make_checkpoint
 
         return make_checkpoint
+    if name == "__version__":  # one version for the package and the panel: labextension/package.json's
+        from importlib.metadata import version
+
+        return version("jupyter-exp")
     raise AttributeError(name)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built panel is, for `jupyter labextension develop` (an installed wheel has it in share/)."""
+    return [{"src": "labextension", "dest": "jupyter-exp"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:

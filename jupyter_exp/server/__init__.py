@@ -1,7 +1,7 @@
 """Jupyter server extension: the REST API (``/jupyter-exp/api/``) the JupyterLab "Experiments" panel calls.
 
-Enabled by ``etc/jupyter/jupyter_server_config.d/jupyter_exp.json`` (installed with the package). The panel
-itself is the labextension built from ``labextension/`` into ``jupyter_exp/labextension/``.
+Enabled by ``jupyter-config/jupyter_server_config.d/jupyter_exp.json``, which the wheel installs to
+``etc/jupyter``. The panel itself is the labextension built from ``labextension/`` into ``jupyter_exp/labextension/``.
 """
 
 from __future__ import annotations
