@@ -263,7 +263,7 @@ def _write_dvcfile(pipeline: Pipeline, target: Path, dep: dict[str, Any], info: 
     data = {"md5": stage_md5(data), **data}
     atomic_write_text(dvcfile, yaml.safe_dump(data, sort_keys=False))
     rel = dvcfile.relative_to(pipeline.root).as_posix()
-    pipeline._gitignore_outputs(build_data_stage(rel, data).outs)
+    pipeline.outputs.gitignore(build_data_stage(rel, data).outs)
     return rel
 
 
@@ -340,7 +340,7 @@ def update(pipeline: Pipeline, target: str, *, rev: str | None, cwd: Path, force
         repo = dep["repo"]
         source = _SourceRepo(repo["url"], rev or repo.get("rev"))
         new_dep = _repo_dep(dep["path"], repo["url"], rev or repo.get("rev"), source.sha)
-        if new_dep == {"path": dep["path"], "repo": repo} and not pipeline.changes(stage):
+        if new_dep == {"path": dep["path"], "repo": repo} and not pipeline.checker.changes(stage):
             pipeline.log(f"'{stage.dvcfile}' didn't change, skipping")
             return False
         pipeline.log(f"Importing '{dep['path']} ({repo['url']})' -> '{out.path}'")
@@ -357,7 +357,7 @@ def update(pipeline: Pipeline, target: str, *, rev: str | None, cwd: Path, force
                 f"'{stage.dvcfile}' imports a URL: --rev applies to repository imports only"
             )
         new_dep = _url_entry(dep["path"], pipeline.hasher.hash)
-        if new_dep == dep and not pipeline.changes(stage):
+        if new_dep == dep and not pipeline.checker.changes(stage):
             pipeline.log(f"'{stage.dvcfile}' didn't change, skipping")
             return False
         pipeline.log(f"Importing '{dep['path']}' -> '{out.path}'")
