@@ -4,7 +4,9 @@ Follows DVC 3's parametrization (``dvc/parsing``): ``params.yaml`` beside ``dvc.
 default variables file, ``vars`` entries merge in order and may never redefine a key, stage
 ``vars`` resolve against the stage's ``wdir``, ``foreach``/``matrix`` generate ``name@key`` stages,
 and every error names the file and the ``stages.<name>.<field>`` that failed, in DVC's words.
-The raw file is validated against DVC's schema before anything is interpolated, as DVC does.
+The raw file is validated against DVC's schema before anything is interpolated, as DVC 3's CLI does
+(so ``frozen: ${x}`` is "expected bool", as in ``dvc``); then each resolved stage is validated again
+with the same schema, naming the generated stage, where DVC crashes or takes e.g. an int as a path.
 """
 
 from __future__ import annotations
@@ -282,6 +284,20 @@ def validate(data: Any, relpath: str, raw: bytes | None = None) -> None:
 # ------------------------------------------------------------------------------------------- resolving
 
 
+def _value_at(value: Any, path: tuple[Any, ...]) -> Any:
+    """The item at ``path`` inside nested dicts/lists (None when absent)."""
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _type_label(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def _is_map_or_seq(value: Any) -> bool:
     return isinstance(value, (Mapping, Sequence)) and not isinstance(value, (str, bytes))
 
@@ -425,6 +441,8 @@ class _Resolver:
                 out.append(self.context.resolve(definition))
             except ContextError as exc:
                 self._fail(exc, f"'{where}.{index}'")
+        check = _Validator.top_plots if where == "plots" else _Validator.strings
+        self._check_resolved(out, (where,), lambda v: check(v, out, (where,)))
         return out
 
     def _resolve_entry(
@@ -456,16 +474,33 @@ class _Resolver:
                     self._fail(exc, f"'stages.{name}.{key}'")
         finally:
             ctx.tracked = None
+        self._check_resolved(resolved, ("stages", name), lambda v: v.stage(resolved, ("stages", name)))
         self.tracked[name] = tracked
         return resolved
+
+    def _check_resolved(self, value: Any, path: tuple[Any, ...], check: Any) -> None:
+        """Validate interpolated values with the raw file's schema; the first error names the key."""
+        validator = _Validator()
+        check(validator)
+        if not validator.errors:
+            return
+        message, where = validator.errors[0]
+        found = _value_at(value, where[len(path) :])
+        got = f", got {_type_label(found)}" if message.startswith("expected") else ""
+        raise ResolveError(
+            f"failed to resolve '{'.'.join(str(p) for p in where)}' in '{self.relpath}': {message}{got}"
+        )
 
     def _resolve_wdir(self, ctx: Context, name: str, wdir: Any) -> str:
         if not wdir:
             return self.wdir
         try:
-            text = to_str(ctx.resolve_str(wdir))
+            text = ctx.resolve_str(wdir)
         except ContextError as exc:
             self._fail(exc, f"'stages.{name}.wdir'")
+        self._check_resolved(
+            text, ("stages", name, "wdir"), lambda v: v.type(text, str, ("stages", name, "wdir"))
+        )
         return posixpath.normpath(posixpath.join(self.wdir, text))
 
     def _warn_if_overwriting(self, keys: list[str], name: str) -> None:

@@ -63,11 +63,11 @@ def test_whole_string_interpolation_keeps_the_type(tmp_path: Path, value: Any, e
         tmp_path,
         {
             "params.yaml": {"v": value},
-            "dvc.yaml": {"stages": {"s": {"cmd": "echo", "deps": ["${v}"], "desc": "${v}"}}},
+            "dvc.yaml": {"stages": {"s": {"cmd": "echo", "meta": {"v": "${v}", "lst": ["${v}"]}}}},
         },
     )
-    assert result.stages["s"]["deps"] == [expected]
-    assert type(result.stages["s"]["desc"]) is type(expected)
+    assert result.stages["s"]["meta"] == {"v": expected, "lst": [expected]}
+    assert type(result.stages["s"]["meta"]["v"]) is type(expected)
 
 
 @pytest.mark.parametrize(

@@ -354,6 +354,62 @@ def test_matrix_item_field_missing_names_generated_stage(tmp_path: Path) -> None
     )
 
 
+# ------------------------------------------------------------------------------------ resolved values
+
+TYPED = {"n": 3, "flag": True, "none": None, "models": {"us": {"n": 1, "path": "a"}, "gb": {"n": 2}}}
+
+
+@pytest.mark.parametrize(
+    ("definition", "where", "problem"),
+    [
+        ({"cmd": "${n}"}, "stages.build.cmd", "expected str, got int"),
+        ({"cmd": ["echo", "${flag}"]}, "stages.build.cmd.1", "expected str, got bool"),
+        ({"cmd": "x", "wdir": "${n}"}, "stages.build.wdir", "expected str, got int"),
+        ({"cmd": "x", "deps": ["${none}"]}, "stages.build.deps.0", "expected str, got null"),
+        ({"cmd": "x", "outs": ["${n}"]}, "stages.build.outs.0", "expected str or a dictionary, got int"),
+        ({"cmd": "x", "desc": "${n}"}, "stages.build.desc", "expected str, got int"),
+        (
+            {"cmd": "x", "params": ["${flag}"]},
+            "stages.build.params.0",
+            "expected str or a dictionary, got bool",
+        ),
+        (
+            {"cmd": "x", "plots": [{"p.csv": {"x": "${n}"}}]},
+            "stages.build.plots.0.p.csv.x",
+            "expected str, got int",
+        ),
+        (
+            {"foreach": "${models}", "do": {"cmd": "x", "deps": ["${item.n}"]}},
+            "stages.build@us.deps.0",
+            "expected str, got int",
+        ),
+        (
+            {"matrix": {"m": ["us"]}, "cmd": "x", "outs": [{"o": {"remote": "${models.us.n}"}}]},
+            "stages.build@us.outs.0.o.remote",
+            "expected str, got int",
+        ),
+    ],
+)
+def test_resolved_values_are_validated_naming_the_generated_stage(
+    tmp_path: Path, definition: dict[str, Any], where: str, problem: str
+) -> None:
+    """DVC crashes later ("'int' object has no attribute 'decode'") or runs ``3``; we say where."""
+    msg = error(tmp_path, {"params.yaml": TYPED, "dvc.yaml": {"stages": {"build": definition}}})
+    assert msg == f"failed to resolve '{where}' in 'dvc.yaml': {problem}"
+
+
+def test_resolved_top_level_sections_are_validated(tmp_path: Path) -> None:
+    msg = error(tmp_path, {"params.yaml": TYPED, "dvc.yaml": {"metrics": ["m.json", "${n}"]}})
+    assert msg == "failed to resolve 'metrics.1' in 'dvc.yaml': expected str, got int"
+
+
+def test_whole_value_in_a_typed_field_is_a_schema_error_as_in_dvc(tmp_path: Path) -> None:
+    """``dvc`` 3.67.1 validates the raw file first: ``frozen: ${freeze}`` is "expected bool" there too."""
+    dvcyaml = {"vars": [{"freeze": True}], "stages": {"build": {"cmd": "x", "frozen": "${freeze}"}}}
+    msg = error(tmp_path, {"dvc.yaml": dvcyaml}, exc=YAMLFileError)
+    assert msg == "'dvc.yaml' validation failed: expected bool in 'stages.build.frozen', line 6"
+
+
 # ---------------------------------------------------------------------------------------------- schema
 
 
