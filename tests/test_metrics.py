@@ -52,11 +52,11 @@ def test_diff_between_commits_has_the_release_layout(repo: Path) -> None:
     ]
     assert rows[0].change == pytest.approx(-0.0016)
     assert rows[2].change is None
-    assert render_metrics_diff(rows) == (
-        "Path         Metric    Old     New     Change\n"
-        "scores.json  auc       0.9643  0.9627  -0.0016\n"
-        "scores.json  extra.f1  —       0.5     —\n"
-        "scores.json  name      m1      m2      —"
+    assert render_metrics_diff(rows, revs=("HEAD~1", "HEAD")) == (
+        "Path         Metric    HEAD~1    HEAD    Change\n"
+        "scores.json  auc       0.9643    0.9627  -0.0016\n"
+        "scores.json  extra.f1  -         0.5     -\n"
+        "scores.json  name      m1        m2      -"
     )
 
 
@@ -97,7 +97,7 @@ def test_file_missing_on_one_side(tmp_path: Path) -> None:
     rows = diff_metrics(WorkspaceTree(old), WorkspaceTree(new))
     assert [(r.path, r.key, r.old, r.new, r.change) for r in rows] == [("scores.json", "acc", None, 1, None)]
     gone = diff_metrics(WorkspaceTree(new), WorkspaceTree(old))
-    assert render_metrics_diff(gone).splitlines()[1].split() == ["scores.json", "acc", "1", "—", "—"]
+    assert render_metrics_diff(gone).splitlines()[1].split() == ["scores.json", "acc", "1", "-", "-"]
 
 
 def test_show_across_revisions(repo: Path) -> None:
@@ -106,7 +106,7 @@ def test_show_across_revisions(repo: Path) -> None:
     assert shown["HEAD"]["scores.json"]["extra.f1"] == 0.5
     assert render_metrics_show(shown) == (
         "Revision    Path         auc     extra.f1    loss    name\n"
-        "HEAD~1      scores.json  0.9643  —           0.25    m1\n"
+        "HEAD~1      scores.json  0.9643  -           0.25    m1\n"
         "HEAD        scores.json  0.9627  0.5         0.25    m2"
     )
     assert render_metrics_show({"workspace": shown["HEAD"]}).splitlines()[0].split() == [

@@ -6,6 +6,8 @@ Runs only where a reference DVC venv exists (``@pytest.mark.dvc``, see tests/con
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,28 @@ def test_plots_diff_data_matches_dvc(repo: Path) -> None:
         assert sorted(_rows(entry["content"]["data"]["values"]), key=key) == sorted(
             _rows(reference["content"]["data"]["values"]), key=key
         ), plot_id
+
+
+def _ours(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", "from jupyter_exp.cli import run; run()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("kind", ["metrics", "params"])
+@pytest.mark.parametrize("revs", [("HEAD~1", "HEAD"), ("HEAD~1",)])
+def test_diff_tables_are_titled_with_the_revisions_like_dvc(
+    repo: Path, kind: str, revs: tuple[str, ...]
+) -> None:
+    """`HEAD~1  HEAD` (or `HEAD~1  workspace`) where the release said `Old  New`; missing values are `-`.
+    DVC lists files in its own collection order, so rows are compared as a set."""
+    theirs = run_dvc(repo, kind, "diff", *revs).splitlines()
+    ours = _ours(repo, kind, "diff", *revs).splitlines()
+    assert ours[0] == theirs[0]
+    assert sorted(ours[1:]) == sorted(theirs[1:])
+    assert revs[0] in ours[0] and (revs[1] if len(revs) > 1 else "workspace") in ours[0]

@@ -139,13 +139,13 @@ def test_missing_file_and_all(tmp_path: Path) -> None:
         ("extra.toml", "optimizer", None, "adam"),
         ("extra.toml", "sched.gamma", None, 0.5),
     ]
-    assert render_params_diff(rows, no_path=True).splitlines()[1].split() == ["batch", "—", "32"]
+    assert render_params_diff(rows, no_path=True).splitlines()[1].split() == ["batch", "-", "32"]
     everything = diff_params(WorkspaceTree(old), WorkspaceTree(new), all=True)
     assert len(everything) == 9
     assert render_params_diff(rows[:1], markdown=True) == (
         "| Path        | Param   | Old   | New   |\n"
         "|-------------|---------|-------|-------|\n"
-        "| config.json | batch   | —     | 32    |\n"
+        "| config.json | batch   | -     | 32    |\n"
     )
 
 

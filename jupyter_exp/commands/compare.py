@@ -27,6 +27,7 @@ _TABLE_ARGS = (
     arg("--all", action="store_true", help="unchanged values too"),
     arg("--json", action="store_true"),
     arg("--md", action="store_true", help="markdown table"),
+    arg("--no-path", action="store_true", help="without the file column"),
 )
 
 
@@ -75,7 +76,9 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     return _diff_result(
         args,
         ctx.repo().metrics.diff,
-        lambda rows: render_metrics_diff(rows, markdown=args.md, precision=args.precision),
+        lambda rows, revs: render_metrics_diff(
+            rows, revs=revs, markdown=args.md, no_path=args.no_path, precision=args.precision
+        ),
     )
 
 
@@ -89,18 +92,24 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
 def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
     from jupyter_exp.params import render_params_diff
 
-    return _diff_result(args, ctx.repo().params.diff, lambda rows: render_params_diff(rows, markdown=args.md))
+    return _diff_result(
+        args,
+        ctx.repo().params.diff,
+        lambda rows, revs: render_params_diff(rows, revs=revs, markdown=args.md, no_path=args.no_path),
+    )
 
 
 def _diff_result(
-    args: argparse.Namespace, diff: Callable[..., list[Any]], render: Callable[[list[Any]], str]
+    args: argparse.Namespace,
+    diff: Callable[..., list[Any]],
+    render: Callable[[list[Any], tuple[str, str]], str],
 ) -> Any:
     """What ``metrics diff`` and ``params diff`` share: DVC's default revisions, then JSON or a table."""
     from jupyter_exp.params import diff_json
 
     old, new = _diff_revs(args.a_rev, args.b_rev)
     rows = diff(old, new, args.targets, all=args.all)
-    return JSON(diff_json(rows)) if args.json else render(rows)
+    return JSON(diff_json(rows)) if args.json else render(rows, (old, new))
 
 
 @dataclass

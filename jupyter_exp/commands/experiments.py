@@ -155,7 +155,7 @@ def _exp_show(ctx: Context, args: argparse.Namespace) -> Any:
     "Compare metrics and params of two experiments or revisions (default: workspace vs HEAD)",
     *REV_ARGS,
     arg("--all", action="store_true", help="unchanged values too"),
-    arg("--old", action="store_true", help="show the old value too"),
+    arg("--no-path", action="store_true", help="without the file column"),
     arg("--precision", type=int),
     arg("--json", action="store_true"),
     arg("--md", action="store_true"),
@@ -169,7 +169,7 @@ def _exp_diff(ctx: Context, args: argparse.Namespace) -> Any:
         return JSON(result.to_dict())
     tables = []
     for kind in ("metrics", "params"):
-        header, body = result.rows(kind, old=args.old, precision=args.precision)
+        header, body = result.rows(kind, precision=args.precision, no_path=args.no_path)
         if body:
             tables.append(render_table(header, body, markdown=args.md))
     return "\n\n".join(tables) or "No changes."

@@ -30,17 +30,19 @@ class DiffResult:
     params: dict[str, dict[str, DiffEntry]] = field(default_factory=dict)
 
     def rows(
-        self, kind: str, *, old: bool = False, precision: int | None = None
+        self, kind: str, *, precision: int | None = None, no_path: bool = False
     ) -> tuple[list[str], list[list[str]]]:
-        """Header and cells of one table (``kind`` is "metrics" or "params") as the release prints them."""
+        """Header and cells of one table (``kind`` is "metrics" or "params") as DVC 3 prints them: the
+        value columns titled with the revisions as named (``HEAD``, ``workspace``, an experiment)."""
         label = "Metric" if kind == "metrics" else "Param"
-        header = ["Path", label, *(["Old", "New"] if old else ["Value"]), "Change"]
+        header = [*([] if no_path else ["Path"]), label, self.a, self.b, "Change"]
         body = []
         for path, entries in getattr(self, kind).items():
             for key, entry in entries.items():
-                values = [format_value(entry.old, precision)] if old else []
-                values.append(format_value(entry.new, precision))
-                body.append([path, key, *values, format_value(entry.change, precision)])
+                values = [format_value(entry.old, precision), format_value(entry.new, precision)]
+                body.append(
+                    [*([] if no_path else [path]), key, *values, format_value(entry.change, precision)]
+                )
         return header, body
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,10 +60,10 @@ class DiffResult:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str)
 
-    def to_markdown(self, *, old: bool = False, precision: int | None = None) -> str:
+    def to_markdown(self, *, precision: int | None = None) -> str:
         blocks = []
         for kind in ("metrics", "params"):
-            header, body = self.rows(kind, old=old, precision=precision)
+            header, body = self.rows(kind, precision=precision)
             if not body:
                 continue
             lines = [

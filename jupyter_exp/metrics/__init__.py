@@ -102,13 +102,14 @@ def diff_metrics(
 def render_metrics_diff(
     rows: Iterable[DiffRow],
     *,
+    revs: tuple[str, str] = ("Old", "New"),
     markdown: bool = False,
     no_path: bool = False,
     precision: int | None = None,
 ) -> str:
-    """``metrics diff`` as the DVC 2.0 release prints it: ``Path  Metric  Old  New  Change``."""
+    """``metrics diff`` as DVC 3 prints it: ``Path  Metric  <old rev>  <new rev>  Change``."""
     digits = DEFAULT_PRECISION if precision is None else precision
-    return render_diff(rows, title="Metric", markdown=markdown, no_path=no_path, precision=digits)
+    return render_diff(rows, title="Metric", revs=revs, markdown=markdown, no_path=no_path, precision=digits)
 
 
 def render_metrics_show(

@@ -100,9 +100,15 @@ def diff_params(
     )
 
 
-def render_params_diff(rows: Iterable[DiffRow], *, markdown: bool = False, no_path: bool = False) -> str:
-    """``params diff`` as the DVC 2.0 release prints it: ``Path  Param  Old  New``."""
-    return render_diff(rows, title="Param", change=False, markdown=markdown, no_path=no_path)
+def render_params_diff(
+    rows: Iterable[DiffRow],
+    *,
+    revs: tuple[str, str] = ("Old", "New"),
+    markdown: bool = False,
+    no_path: bool = False,
+) -> str:
+    """``params diff`` as DVC 3 prints it: ``Path  Param  <old rev>  <new rev>``."""
+    return render_diff(rows, title="Param", revs=revs, change=False, markdown=markdown, no_path=no_path)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Compare flat key/value files between two revisions and lay the result out as DVC 2.0 did.
+"""Compare flat key/value files between two revisions and lay the result out as DVC 3 does.
 
 Params and metrics are both ``{file: {dotted.key: value}}`` at a revision; ``params diff``, ``metrics
 diff`` and ``exp diff`` differ only in the column titles, so they share this one engine.
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MISSING = "—"  # DVC 2.0 prints an em dash where a value or a change does not exist
+MISSING = "-"  # what DVC 3 prints where a value or a change does not exist
 
 FlatFiles = Mapping[str, Mapping[str, Any]]
 
@@ -98,22 +98,22 @@ def render_diff(
     rows: Iterable[DiffRow],
     *,
     title: str,
-    old: bool = True,
+    revs: tuple[str, str] = ("Old", "New"),
     change: bool = True,
     no_path: bool = False,
     markdown: bool = False,
     precision: int | None = None,
 ) -> str:
-    """The diff table: ``Path <title> Old New Change``; ``old=False`` gives ``exp diff``'s ``Value``
-    column, ``change=False`` the ``params diff`` layout without a Change column."""
-    header = ([] if no_path else ["Path"]) + [title] + (["Old", "New"] if old else ["Value"])
+    """The diff table: ``Path <title> <old rev> <new rev> Change``, the columns titled with the revisions
+    as the user named them (``HEAD``, ``workspace``, an experiment), as DVC 3 does; ``change=False`` is
+    the ``params diff`` layout without a Change column."""
+    header = ([] if no_path else ["Path"]) + [title, *revs]
     if change:
         header.append("Change")
     cells = []
     for row in rows:
         line = ([] if no_path else [row.path]) + [row.key]
-        if old:
-            line.append(format_value(row.old, precision))
+        line.append(format_value(row.old, precision))
         line.append(format_value(row.new, precision))
         if change:
             line.append(format_value(row.change, precision))

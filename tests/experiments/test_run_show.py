@@ -129,10 +129,10 @@ def test_diff_workspace_against_head_and_between_experiments(exps: Experiments, 
     between = exps.diff(a.name, b.name)
     assert between.metrics["metrics.json"]["acc"].change == pytest.approx(1.0)
     header, rows = between.rows("metrics")
-    assert header == ["Path", "Metric", "Value", "Change"]
-    assert rows[0] == ["metrics.json", "acc", "2", "1"]
-    header, rows = between.rows("params", old=True)
-    assert header == ["Path", "Param", "Old", "New", "Change"]
+    assert header == ["Path", "Metric", a.name, b.name, "Change"]  # the revisions, as DVC 3 titles them
+    assert rows[0] == ["metrics.json", "acc", "1", "2", "1"]
+    header, rows = between.rows("params")
+    assert header == ["Path", "Param", a.name, b.name, "Change"]
     assert rows == [["params.yaml", "train.lr", "0.2", "0.4", "0.2"]]
     assert "train.epochs" not in between.params["params.yaml"]
     assert "train.epochs" in exps.diff(a.name, b.name, include_all=True).params["params.yaml"]

@@ -99,7 +99,7 @@ def test_apply_branch_diff_compare_remove_from_the_buttons(repo: Repo) -> None:
     assert "Git branch 'best-lr' has been created from experiment 'exp-a'" in table.output
 
     click(table, "diff", "exp-b")  # one row: against its baseline
-    assert "| params.yaml | lr | 0.05 | -0.05 |" in table.output and table.last_error is None
+    assert "| params.yaml | lr | 0.1 | 0.05 | -0.05 |" in table.output and table.last_error is None
 
     click(table, "diff", "exp-a", "exp-b")
     assert table.last_result.a == "exp-a" and table.last_result.b == "exp-b"
