@@ -1,8 +1,8 @@
 """Client side of the DVC 2.0 checkpoint protocol.
 
 The training process creates ``$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT`` and waits; the runner (which set
-``DVC_CHECKPOINT=1`` and ``DVC_ROOT`` in the environment) sees the file, hashes and commits the
-checkpoint outputs, then deletes the file. Blocking meanwhile keeps the training from changing the
+``DVC_CHECKPOINT=1`` and ``DVC_ROOT`` in the environment; the names are ``jupyter_exp.protocol``'s) sees
+the file, hashes and commits the checkpoint outputs, then deletes the file. Blocking meanwhile keeps the training from changing the
 outputs while they are being cached, so every checkpoint commit is consistent.
 """
 
@@ -12,16 +12,9 @@ import contextlib
 import os
 import time
 
-ENV_CHECKPOINT = "DVC_CHECKPOINT"
-ENV_ROOT = "DVC_ROOT"
-ENV_PARENT_PID = "DVC_CHECKPOINT_PARENT_PID"
-SIGNAL_FILE = "DVC_CHECKPOINT"
+from jupyter_exp.protocol import ENV_CHECKPOINT, ENV_PARENT_PID, ENV_ROOT, SIGNAL_FILE, signal_path
+
 POLL_SECONDS = 0.01
-
-
-def checkpoint_signal_path(root: str | os.PathLike[str]) -> str:
-    """Where the signal file lives for the repository at ``root`` (shared with the runner side)."""
-    return os.path.join(os.fspath(root), ".dvc", "tmp", SIGNAL_FILE)
 
 
 def checkpoint_requested() -> bool:
@@ -39,7 +32,7 @@ def signal_checkpoint() -> bool:
     """
     if not checkpoint_requested():
         return False
-    signal = checkpoint_signal_path(os.environ[ENV_ROOT])
+    signal = signal_path(os.environ[ENV_ROOT])
     os.makedirs(os.path.dirname(signal), exist_ok=True)
     # Write then rename: the runner never sees a half-written file.
     tmp = os.path.join(os.path.dirname(signal), f".{SIGNAL_FILE}.{os.getpid()}.tmp")

@@ -47,12 +47,14 @@ from typing import Any
 
 from jupyter_exp.errors import LiveError
 from jupyter_exp.live.checkpoint import checkpoint_requested, signal_checkpoint
+from jupyter_exp.protocol import (
+    ENV_LIVE_HTML,
+    ENV_LIVE_PATH,
+    ENV_LIVE_REPORT,
+    ENV_LIVE_RESUME,
+    ENV_LIVE_SUMMARY,
+)
 
-ENV_PATH = "DVCLIVE_PATH"
-ENV_SUMMARY = "DVCLIVE_SUMMARY"
-ENV_HTML = "DVCLIVE_HTML"
-ENV_REPORT = "DVCLIVE_REPORT"
-ENV_RESUME = "DVCLIVE_RESUME"
 DEFAULT_PATH = "dvclive"
 PARAMS_FILE = "params.yaml"
 REPORT_INTERVAL_SECONDS = 1.0
@@ -135,12 +137,12 @@ class Live:
             raise LiveError(f"Live(): path={path!r} and dir={dir!r} disagree; give one")
         chosen = path if path is not None else dir
         if chosen is None:
-            chosen = os.environ.get(ENV_PATH) or DEFAULT_PATH
+            chosen = os.environ.get(ENV_LIVE_PATH) or DEFAULT_PATH
         self._dir = os.fspath(chosen).rstrip("/\\") or "."
         root = os.path.abspath(self._dir)  # fixed now: the training may chdir later
-        self._summary_on = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)
+        self._summary_on = env_flag(ENV_LIVE_SUMMARY, True) if summary is None else bool(summary)
         self._html_on = _resolve_html(html, report)
-        resume_on = env_flag(ENV_RESUME, False) if resume is None else bool(resume)
+        resume_on = env_flag(ENV_LIVE_RESUME, False) if resume is None else bool(resume)
 
         self._root = root
         self._summary_path = root + ".json"
@@ -437,9 +439,9 @@ def _resolve_html(html: bool | None, report: Any) -> bool:
         return bool(html)
     if from_report is not None:
         return from_report
-    if ENV_HTML in os.environ:
-        return env_flag(ENV_HTML, True)
-    return env_flag(ENV_REPORT, True)
+    if ENV_LIVE_HTML in os.environ:
+        return env_flag(ENV_LIVE_HTML, True)
+    return env_flag(ENV_LIVE_REPORT, True)
 
 
 def _plain_param(name: str, value: Any) -> Any:

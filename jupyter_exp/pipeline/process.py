@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from jupyter_exp import protocol
 from jupyter_exp.pipeline.stage import Stage
-
-CHECKPOINT_SIGNAL = "DVC_CHECKPOINT"
 
 
 def command_env(root: Path, stage: Stage, extra: dict[str, str] | None, resume: bool) -> dict[str, str]:
@@ -28,18 +27,18 @@ def command_env(root: Path, stage: Stage, extra: dict[str, str] | None, resume: 
     env = dict(os.environ)
     # `python` in a stage means the interpreter running us (a notebook kernel's may not be on PATH).
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    env["DVC_ROOT"] = str(root)
-    env["DVC_STAGE"] = stage.name
+    env[protocol.ENV_ROOT] = str(root)
+    env[protocol.ENV_STAGE] = stage.name
     if stage.live:
         directory, options = next(iter(stage.live.items()))
         options = options or {}
-        env["DVCLIVE_PATH"] = str(root / stage.wdir / directory)
-        env["DVCLIVE_SUMMARY"] = str(bool(options.get("summary", True))).lower()
-        env["DVCLIVE_HTML"] = str(bool(options.get("html", options.get("report", True)))).lower()
-        env["DVCLIVE_RESUME"] = str(resume).lower()
+        env[protocol.ENV_LIVE_PATH] = str(root / stage.wdir / directory)
+        env[protocol.ENV_LIVE_SUMMARY] = str(bool(options.get("summary", True))).lower()
+        env[protocol.ENV_LIVE_HTML] = str(bool(options.get("html", options.get("report", True)))).lower()
+        env[protocol.ENV_LIVE_RESUME] = str(resume).lower()
     if stage.checkpoint_outs:
-        env["DVC_CHECKPOINT"] = "1"
-        env["DVC_CHECKPOINT_PARENT_PID"] = str(os.getpid())
+        env[protocol.ENV_CHECKPOINT] = "1"
+        env[protocol.ENV_PARENT_PID] = str(os.getpid())
     if extra:
         env.update(extra)
     return env
@@ -58,7 +57,7 @@ def run_command(
     """Run one shell command, streaming its output; serve checkpoint signals while it runs.
 
     Returns its exit status; raises ``KeyboardInterrupt`` once it ended after a Ctrl-C or ``stop``."""
-    signal_file = root / ".dvc" / "tmp" / CHECKPOINT_SIGNAL
+    signal_file = Path(protocol.signal_path(root))
     if on_checkpoint is not None:
         signal_file.parent.mkdir(parents=True, exist_ok=True)
         signal_file.unlink(missing_ok=True)
