@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from jupyter_exp.errors import CacheError, YAMLFileError
 
+from .listing import Ignore, compose, leaf_text, scan, tree_key
 from .state import StateDB
 
 Progress = Callable[[int, int], None]
@@ -32,10 +33,6 @@ SMALL_FILE = 1024 * 1024
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 # Several small files go to a worker together, so the per-task overhead stays small.
 BATCH_BYTES = 8 * 1024 * 1024
-
-# DVC's default ignore patterns (``.git``, ``.git/``, ``.hg/``, ``.dvc/``) at any depth.
-IGNORED_DIRS = frozenset({".git", ".hg", ".dvc"})
-IGNORED_FILES = frozenset({".git"})
 
 DIR_SUFFIX = ".dir"
 
@@ -161,9 +158,6 @@ def file_md5(path: str | os.PathLike[str], size: int | None = None, progress: Pr
     return hasher.hexdigest()
 
 
-Ignore = Callable[[str], bool]
-
-
 def load_dvcignore(repo_root: str | os.PathLike[str]) -> Ignore | None:
     """The repository's ``.dvcignore`` (gitignore syntax) as a predicate on repo-relative POSIX paths
     (directories end with ``/``); None when there is none. DVC leaves such paths out of directory hashes."""
@@ -180,44 +174,6 @@ def load_dvcignore(repo_root: str | os.PathLike[str]) -> Ignore | None:
 
     matcher = IgnoreFilter(patterns)
     return lambda relpath: bool(matcher.is_ignored(relpath))
-
-
-def walk_files(root: str, ignore: Ignore | None = None, base: str = "") -> list[_Stat]:
-    """Every file under ``root`` as DVC sees it: symlinked files followed, symlinked dirs and
-    ``.git``/``.hg``/``.dvc`` skipped, ``ignore``d paths (``base`` + relpath) left out. Sorted by relpath."""
-    found: list[_Stat] = []
-    stack = [("", root)]
-    while stack:
-        prefix, dirpath = stack.pop()
-        with os.scandir(dirpath) as entries:
-            for entry in entries:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if name not in IGNORED_DIRS and not (ignore and ignore(base + prefix + name + "/")):
-                        stack.append((prefix + name + "/", entry.path))
-                    continue
-                if name in IGNORED_FILES or (ignore and ignore(base + prefix + name)):
-                    continue
-                try:
-                    st = entry.stat()
-                except FileNotFoundError as exc:
-                    raise CacheError(f"cannot hash '{entry.path}': it is a broken symlink") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    continue  # a symlink to a directory: os.walk (and so DVC) does not descend
-                found.append(_Stat(prefix + name, entry.path, st.st_ino, st.st_mtime_ns, st.st_size))
-    found.sort(key=lambda s: s.relpath)
-    return found
-
-
-def _fingerprint(files: Sequence[_Stat]) -> str:
-    """Cheap identity of a tree's state: changes whenever any file is added, removed or touched."""
-    hasher = hashlib.md5(usedforsecurity=False)
-    hasher.update(
-        "\n".join(f"{s.relpath}\0{s.inode}\0{s.mtime_ns}\0{s.size}" for s in files).encode(
-            "utf-8", "surrogateescape"
-        )
-    )
-    return hasher.hexdigest()
 
 
 class Hasher:
@@ -311,31 +267,55 @@ class Hasher:
     def _hash_dir(
         self, abspath: str, progress: Progress | None, need_entries: bool = False
     ) -> tuple[HashInfo, list[TreeEntry] | None]:
+        """Stat every file; read only files the state db does not know; reuse each unchanged leaf
+        folder's remembered manifest rows, so one changed file costs one folder's lookups."""
         base = os.path.relpath(abspath, self.root).replace(os.sep, "/") + "/"
-        files = walk_files(abspath, self.ignore, "" if base.startswith("../") else base)
-        fingerprint = _fingerprint(files)
+        listings = scan(abspath, self.ignore, "" if base.startswith("../") else base)
+        fingerprint = tree_key(listings)
         if not need_entries:
             known = self.state.get_dir(fingerprint)
             if known is not None:
                 self.stats.dir_state_hits += 1
-                md5, size, nfiles = known
+                md5, size, count = known
                 if progress is not None:
                     progress(size, size)
-                return HashInfo(md5, size, nfiles), None
+                return HashInfo(md5, size, count), None
 
+        total = sum(file[3] for listing in listings for file in listing.files)
+        nfiles = sum(len(listing.files) for listing in listings)
+        leaves = self.state.get_listings([listing.key for listing in listings if listing.is_leaf])
+        self.stats.file_state_hits += sum(len(lst.files) for lst in listings if lst.key in leaves)
+        # Folders whose rows are not remembered (or are needed file by file): per-file md5s.
+        open_folders = [lst for lst in listings if lst.key not in leaves or need_entries]
+        files = [
+            _Stat(lst.prefix + name, os.path.join(lst.abspath, name), inode, mtime_ns, size)
+            for lst in open_folders
+            for name, inode, mtime_ns, size in lst.files
+        ]
         hashes = self.state.get_files([(s.inode, s.mtime_ns, s.size) for s in files])
         self.stats.file_state_hits += len(hashes)
         todo = [s for s in files if s.inode not in hashes]
-        total = sum(s.size for s in files)
         done = total - sum(s.size for s in todo)
         if progress is not None:
             progress(done, total)
         new = self._hash_files(todo, done, total, progress)
         self.state.put_files([(s.inode, s.mtime_ns, s.size, new[s.inode]) for s in todo])
         hashes.update(new)
-        entries = [TreeEntry(s.relpath, hashes[s.inode], s.size) for s in files]
-        info = dir_hash_info(entries)
-        self.state.put_dir(fingerprint, info.md5, info.size, info.nfiles or 0)
+        md5s = {lst.prefix: [hashes[file[1]] for file in lst.files] for lst in open_folders}
+        fresh = {lst.key: leaf_text(lst, md5s[lst.prefix]) for lst in open_folders if lst.is_leaf}
+        self.state.put_listings((key, text) for key, text in fresh.items() if key not in leaves)
+        leaves.update(fresh)
+        manifest = compose(listings, {lst.prefix: leaves[lst.key] for lst in listings if lst.is_leaf}, md5s)
+        info = HashInfo(hashlib.md5(manifest, usedforsecurity=False).hexdigest() + DIR_SUFFIX, total, nfiles)
+        self.state.put_dir(fingerprint, info.md5, info.size, nfiles)
+        if not need_entries:
+            return info, None
+        entries = [
+            TreeEntry(lst.prefix + file[0], md5, file[3])
+            for lst in listings
+            for file, md5 in zip(lst.files, md5s[lst.prefix], strict=True)
+        ]
+        entries.sort(key=lambda e: e.relpath)
         return info, entries
 
     def _hash_files(

@@ -2,8 +2,9 @@
 
 A SQLite file under ``<repo>/.dvc/tmp/`` with a name of our own, so DVC's own state and ours
 coexist. Files are keyed by inode and trusted while (mtime_ns, size) match, as DVC does;
-directories are keyed by a fingerprint of all their files' stats; notebooks' code hashes are kept
-by file md5 (``pipeline/notebook.py``). WAL mode lets a notebook
+directories are keyed by a fingerprint of all their files' stats, and the manifest rows of each
+folder without subfolders by that folder's listing key (see ``listing.py``); notebooks' code
+hashes are kept by file md5 (``pipeline/notebook.py``). WAL mode lets a notebook
 kernel and a CLI share it; writes are grouped into one transaction per batch.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 STATE_FILE = "jupyter-exp-state.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Stay under SQLite's oldest default limit on bound parameters (999).
 _MAX_PARAMS = 900
 
@@ -47,6 +48,7 @@ class StateDB:
                 conn.execute("DROP TABLE IF EXISTS files")
                 conn.execute("DROP TABLE IF EXISTS dirs")
                 conn.execute("DROP TABLE IF EXISTS notebooks")
+                conn.execute("DROP TABLE IF EXISTS listings")
                 conn.execute(
                     "CREATE TABLE files (inode INTEGER PRIMARY KEY, mtime_ns INTEGER NOT NULL,"
                     " size INTEGER NOT NULL, md5 TEXT NOT NULL)"
@@ -56,6 +58,7 @@ class StateDB:
                     " size INTEGER NOT NULL, nfiles INTEGER NOT NULL)"
                 )
                 conn.execute("CREATE TABLE notebooks (md5 TEXT PRIMARY KEY, code TEXT NOT NULL)")
+                conn.execute("CREATE TABLE listings (key TEXT PRIMARY KEY, text BLOB NOT NULL)")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -123,3 +126,18 @@ class StateDB:
     def put_notebook_code(self, md5: str, code: str) -> None:
         with self.batch():
             self._conn.execute("INSERT OR REPLACE INTO notebooks VALUES (?, ?)", (md5, code))
+
+    def get_listings(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """Remembered manifest rows by folder listing key, for the keys seen before."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), _MAX_PARAMS):
+            chunk = list(keys[start : start + _MAX_PARAMS])
+            marks = ",".join("?" * len(chunk))
+            found.update(self._conn.execute(f"SELECT key, text FROM listings WHERE key IN ({marks})", chunk))
+        return found
+
+    def put_listings(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        values = list(rows)
+        if values:
+            with self.batch():
+                self._conn.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?)", values)
