@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_exp.commands import (
+from jupyter_exp.commands.table import (
     JSON,
     REV_ARGS,
     Context,

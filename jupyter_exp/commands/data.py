@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from jupyter_exp.commands import (
+from jupyter_exp.commands.table import (
     Context,
     UsageError,
     arg,

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_exp.commands import (
+from jupyter_exp.commands.table import (
     JSON,
     REV_ARGS,
     Context,

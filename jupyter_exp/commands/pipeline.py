@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_exp.commands import (
+from jupyter_exp.commands.table import (
     JSON,
     Context,
     Table,
