@@ -1,6 +1,6 @@
 """Side-by-side benchmarks against DVC 3.67.1 / DVCLive 3.49.1, measured in the same run.
 
-    python benchmarks/run.py [--quick] [--only sweep,status,live,hashing]
+    python benchmarks/run.py [--quick] [--only sweep,status,live,files] [--files N]
 
 The reference tools live in their own venv: $JUPYTER_EXP_DVC_VENV, /tmp/ref, or benchmarks/.ref-venv
 (created on first use with `pip install dvc==3.67.1 dvclive==3.49.1`). Timed scenarios are the shared
@@ -86,10 +86,19 @@ def bench_live(ref: Path, steps: int) -> list[tuple[str, str, str, str]]:
     return [(f"live logger, 3 metrics per step, {steps} steps", f"{t:.1f} us", f"{o:.1f} us", _ratio(t, o))]
 
 
+def bench_files(ref: Path, files: int, work: Path) -> list[tuple[str, str, str, str]]:
+    """Directories of many 1 KB files (``files_bench.py``): time and peak RSS per command, both tools."""
+    sys.path.insert(0, str(HERE))
+    from files_bench import compare
+
+    return compare(files, ref / "bin" / "dvc", work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
-    parser.add_argument("--only", default="sweep,status,live", help="comma list of: sweep, status, live")
+    parser.add_argument("--only", default="sweep,status,live,files", help="comma list of: sweep, status, live, files")
+    parser.add_argument("--files", type=int, default=None, help="files for the 'files' scenario (default 100,000)")
     opts = parser.parse_args()
     ref = reference_venv()
     # Both tools start from bytecode (DVC's venv has it from pip); ours is compiled here.
@@ -104,6 +113,8 @@ def main() -> None:
             rows += bench_status(ref, 1000 if opts.quick else 5000, 100 if opts.quick else 500, work)
         if "live" in only:
             rows += bench_live(ref, 2000)
+        if "files" in only:
+            rows += bench_files(ref, opts.files or (10_000 if opts.quick else 100_000), work)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'scenario':<{width}}  {'DVC 3.67.1':>12}  {'jupyter-exp':>12}  {'ratio':>7}")
     for name, theirs, ours, ratio in rows:

@@ -73,13 +73,16 @@ class Pipeline:
     # -- collection ---------------------------------------------------------------------------------
 
     def dvcfiles(self) -> list[str]:
-        """``dvc.yaml`` and ``.dvc`` files, root first, relative POSIX paths."""
+        """``dvc.yaml`` and ``.dvc`` files, root first, relative POSIX paths. A folder tracked by a
+        ``.dvc`` file beside it is not entered: it holds data (maybe a million files), not stages."""
         found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(
                 d
                 for d in dirnames
-                if d not in _SKIP_DIRS and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+                if d not in _SKIP_DIRS
+                and d + ".dvc" not in filenames
+                and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
             )
             rel = os.path.relpath(dirpath, self.root)
             rel = "" if rel == "." else Path(rel).as_posix()
