@@ -168,12 +168,12 @@ def _format_status(status: dict[str, list[Any]]) -> str:
             for title, changed in entry.items():
                 lines.append(f"\t{title}:")
                 for path, how in changed.items():
-                    if isinstance(how, dict):
-                        keys = ", ".join(f"{k} ({v})" for k, v in how.items())
-                        lines.append(f"\t\tmodified:           {path}: {keys}")
+                    if isinstance(how, dict):  # a params file: its keys one level down
+                        lines.append(f"\t\t{path}:")
+                        lines.extend(f"\t\t\t{v + ':':<20}{k}" for k, v in how.items())
                     else:
                         lines.append(f"\t\t{how + ':':<20}{path}")
-    return "\n".join(lines).expandtabs(4)
+    return "\n".join(lines)  # tabs, as dvc status prints them
 
 
 @command(

@@ -154,3 +154,26 @@ def test_status_json_matches_dvc_after_changes(project: Path) -> None:
     # and after our repro DVC agrees again
     jx(project, "repro")
     assert json.loads(dvc(project, "status", "--json")) == {}
+
+
+def test_status_says_not_in_cache_like_dvc(project: Path) -> None:
+    """Outputs whose objects left the cache (a fresh clone, a cleared cache): DVC's `not in cache`, ahead of
+    `deleted`/`modified`, for stage outputs (files and directories) and `.dvc` data alike."""
+    jx(project, "add", "data/users.csv")
+    jx(project, "repro")
+    shutil.rmtree(project / ".dvc" / "cache")
+    (project / "model_us.txt").unlink()
+    theirs = json.loads(dvc(project, "status", "--json"))
+    assert "not in cache" in json.dumps(theirs)
+    assert json.loads(jx(project, "status", "--json")) == theirs
+    assert dvc(project, "status") == jx(project, "status")
+
+
+def test_status_text_is_dvcs_for_params_and_commands(project: Path) -> None:
+    jx(project, "add", "data/users.csv")
+    jx(project, "repro")
+    text = (project / "params.yaml").read_text().replace("size: 3", "size: 4").replace("lr: 0.01", "lr: 0.02")
+    (project / "params.yaml").write_text(text)
+    (project / "data" / "users.csv").write_text("1,ann\n")
+    assert "\t\tparams.yaml:\n\t\t\tmodified:" in jx(project, "status")
+    assert jx(project, "status") == dvc(project, "status")

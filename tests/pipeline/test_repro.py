@@ -115,7 +115,7 @@ def test_param_change_reruns_only_stages_declaring_it(built: Path, run_cli) -> N
     assert Repo(built).pipeline.reproduce() == []
     set_param(built, "lr", 0.2)
     assert Repo(built).pipeline.status() == {"train": [{"changed deps": {"params.yaml": {"lr": "modified"}}}]}
-    assert "modified:           params.yaml: lr (modified)" in run_cli("status").out
+    assert "\t\tparams.yaml:\n\t\t\tmodified:           lr\n" in run_cli("status").out  # dvc status's layout
     assert Repo(built).pipeline.reproduce() == ["train"]
     assert ran(built) == ["train"]
     assert lock(built)["train"]["params"] == {"params.yaml": {"lr": 0.2}}
@@ -135,7 +135,7 @@ def test_changed_command_reruns(built: Path, run_cli) -> None:
     text = (built / "dvc.yaml").read_text().replace("echo ${item.size} >", "echo size ${item.size} >")
     (built / "dvc.yaml").write_text(text)
     assert Repo(built).pipeline.status() == {"build@us": ["changed command"], "build@gb": ["changed command"]}
-    assert run_cli("status").out.splitlines()[:2] == ["build@us:", "    changed command"]
+    assert run_cli("status").out.splitlines()[:2] == ["build@us:", "\tchanged command"]
     assert Repo(built).pipeline.reproduce() == ["build@us", "build@gb", "train"]
     assert ran(built) == ["build@us", "build@gb", "train"]
 
@@ -355,7 +355,7 @@ def test_status_wording_for_never_run_always_changed_frozen_and_callback_stages(
         {"stamp": ["always changed"], "notify": ["always changed"]}, indent=2
     )
     text = run_cli("status").out
-    assert text == "stamp:\n    always changed\nnotify:\n    always changed\n"
+    assert text == "stamp:\n\talways changed\nnotify:\n\talways changed\n"
     assert Repo(git_repo).pipeline.reproduce() == ["stamp", "notify"]
     # a frozen stage is never run: its changed deps are not even reported
     (git_repo / "a.txt").write_text("new a\n")
