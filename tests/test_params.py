@@ -172,3 +172,22 @@ def test_templated_stages_and_top_level_params(tmp_path: Path) -> None:
 def test_default_params_file_without_any_stage(tmp_path: Path) -> None:
     write_files(tmp_path, {"params.yaml": "lr: 1e-3\n"})
     assert read_params(WorkspaceTree(tmp_path)) == {"params.yaml": {"lr": 0.001}}
+
+
+@pytest.mark.dvc
+def test_values_taken_from_vars_files_show_as_dvc_shows_them(tmp_path: Path) -> None:
+    """A `vars:` file's keys that a stage uses through ${...} are params too (DVC's tracked vars)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    porcelain.init(str(root))
+    run_dvc(root, "init", "-q")
+    files = {
+        "config.yaml": "model:\n  lr: 0.1\n  other: 5\nunused: 1\n",
+        "params.yaml": "seed: 1\n",
+        "dvc.yaml": "vars:\n  - config.yaml\nstages:\n  s:\n    cmd: echo ${model.lr} > out.txt\n",
+    }
+    commit_files(root, files, "v1")
+    write_files(root, {"config.yaml": "model:\n  lr: 0.2\n  other: 6\nunused: 2\n"})
+    rows = diff_params(Git(root).tree("HEAD"), WorkspaceTree(root), all=True)
+    assert diff_json(rows) == json.loads(run_dvc(root, "params", "diff", "--all", "--json"))
+    assert ("config.yaml", "model.lr", 0.1, 0.2) in [(r.path, r.key, r.old, r.new) for r in rows]

@@ -64,7 +64,8 @@ def read_params(
 
     With ``errors``, a file that cannot be read is left out and its error appended there (``exp show``
     shows the rest of the revision); without, the error is raised."""
-    spec = _spec(decl if decl is not None else declared(tree), targets, deps)
+    decl = decl if decl is not None else declared(tree)
+    spec = _spec(decl, targets, deps)
     out: dict[str, Flat] = {}
     for path, keys in spec.items():
         try:
@@ -74,6 +75,9 @@ def read_params(
             if errors is None:
                 raise
             errors.append(str(exc))
+    if targets is None:  # as DVC: values stages took from `vars:` files, for files not shown already
+        for path, values in decl.vars.items():
+            out.setdefault(path, dict(values))
     return out
 
 

@@ -37,6 +37,8 @@ class Declared:
     metrics: list[str] = field(default_factory=list)
     params: ParamsSpec = field(default_factory=dict)
     plots: list[TopLevelPlot] = field(default_factory=list)
+    #: values the stages took from ``vars:`` files through ``${...}``: file -> {dotted.key: value}
+    vars: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _join(base: str, path: str) -> str:
@@ -73,6 +75,9 @@ def declared(tree: TreeReader, dvcfiles: tuple[str, ...] = (ROOT_DVCFILE,)) -> D
             result.metrics.extend(out.path for out in stage.outs if out.kind == "metrics")
             for dep in stage.params:
                 _merge_params(result.params, dep.path, dep.keys or None)
+        for used in pipeline.tracked_vars.values():
+            for file, values in used.items():
+                result.vars.setdefault(_join(base, file), {}).update(values)
         for path in _top_level_files(pipeline.metrics, dvcfile, "metrics"):
             result.metrics.append(_join(base, path))
         for path in _top_level_files(pipeline.params, dvcfile, "params"):
