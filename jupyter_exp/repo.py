@@ -51,6 +51,11 @@ class Repo:
                     f"'{start}' is not inside a Git repository: run `git init` and then `jupyter exp init`"
                 )
             raise NotARepoError(f"'{git_root}' has no '.dvc/' directory: run `jupyter exp init` there first")
+        if _find_upwards(root, ".git") is None:  # a copied or unpacked project: nothing would be recorded
+            raise NotARepoError(
+                f"'{root}' has a '.dvc/' directory but is not inside a Git repository: run `git init` there "
+                "(dvc.lock and experiments are kept with Git)"
+            )
         self.root = root
         self.log = log or _log_nothing
         self.progress = progress  # (what) -> (done, total) callback: progress bars of long hashing/copying

@@ -1,8 +1,9 @@
 """The content-addressed cache, laid out as DVC 3's: ``<cache>/files/md5/<2 hex>/<30 hex>[.dir]``.
 
-Objects are written to a temp file beside their final place and renamed, then made read-only
-(0o444) as DVC does, so a crash never leaves a half object and a hard-linked workspace file
-cannot be edited through by accident. Directories are stored as their files' objects plus the
+Objects are written to a temp file in the cache's own ``tmp/`` folder and renamed into place, then
+made read-only (0o444) as DVC does, so a crash never leaves a half object and a hard-linked workspace
+file cannot be edited through by accident. A temp file is named after its writer (host and pid); what
+a killed writer left is removed by the next writer and by ``gc``. Directories are stored as their files' objects plus the
 ``.dir`` manifest object.
 """
 
@@ -13,7 +14,9 @@ import errno
 import hashlib
 import os
 import shutil
+import socket
 import stat
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,25 @@ class CheckoutResult:
 
 def _tmp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+
+
+_HOST = socket.gethostname().replace("-", "_")
+STALE_AFTER = 24 * 3600.0  # a partial from another host (shared cache) is only removed when this old
+
+
+def _writer_gone(name: str, now: float, mtime: float) -> bool:
+    """Whether the writer of the temp file ``<host>-<pid>-<random>.tmp`` can no longer finish it."""
+    host, _, rest = name.partition("-")
+    pid_text = rest.partition("-")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return now - mtime > STALE_AFTER
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _reflink(src: Path, dst: Path) -> None:
@@ -107,6 +129,37 @@ class Cache:
             )
         self.link_types = tuple(link_types)
         self.hasher = hasher if hasher is not None else Hasher(self.root)
+        self.tmp_dir = self.cache_dir / "tmp"
+        self._cleaned = False
+
+    # -- partial objects ------------------------------------------------------------------------
+
+    def tmp_path(self) -> Path:
+        """A fresh temp file name for an object being written (same file system, so rename is atomic).
+
+        The first call of a process also removes the partial objects of writers that died."""
+        if not self._cleaned:
+            self._cleaned = True
+            self.clean_partials()
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / f"{_HOST}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+
+    def clean_partials(self) -> int:
+        """Remove temp files whose writer is gone (a SIGKILL during ``add``); returns how many."""
+        removed = 0
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.name.endswith(".tmp") and _writer_gone(entry.name, now, entry.stat().st_mtime):
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -158,7 +211,7 @@ class Cache:
             if md5 not in keep_all:
                 self.object_path(md5).unlink()
                 removed += 1
-        return removed
+        return removed + self.clean_partials()
 
     # -- save -----------------------------------------------------------------------------------
 
@@ -207,7 +260,7 @@ class Cache:
         abspath = self.root / path
         st = os.stat(abspath)
         self.objects_dir.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp_beside(self.objects_dir / "ingest")
+        tmp = self.tmp_path()
         hasher = hashlib.md5(usedforsecurity=False)
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
@@ -236,7 +289,7 @@ class Cache:
 
     def _write_object(self, dst: Path, data: bytes) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp_beside(dst)
+        tmp = self.tmp_path()
         tmp.write_bytes(data)
         os.chmod(tmp, CACHE_MODE)
         os.replace(tmp, dst)
@@ -250,30 +303,35 @@ class Cache:
                 self._place(dst, src, md5, isexec=False)
             return
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp_beside(dst)
-        moved = False
-        for kind in self.link_types:
-            try:
-                if kind == "reflink":
-                    _reflink(src, tmp)
-                elif kind == "hardlink":
-                    os.link(src, tmp)
-                elif kind == "symlink":
-                    if src.is_symlink():  # moving it would put a link, not data, in the cache
-                        raise OSError(errno.EINVAL, "source is a symlink")
-                    os.rename(src, tmp)  # the workspace copy is replaced by a link below
-                    moved = True
-                else:
-                    shutil.copyfile(src, tmp)
-                break
-            except OSError:
-                continue
-        else:
-            shutil.copyfile(src, tmp)
-        os.chmod(tmp, CACHE_MODE)
-        os.replace(tmp, dst)
-        if moved:
+        if self.link_types[0] == "symlink" and not src.is_symlink():
+            # moved straight into place (never via tmp/, whose leftovers are deleted): a crash before the
+            # link below leaves the data in the cache, where checkout finds it
+            os.rename(src, dst)
+            os.chmod(dst, CACHE_MODE)
             self._place(dst, src, md5, isexec=False)
+            return
+        tmp = self.tmp_path()
+        try:
+            for kind in self.link_types:
+                try:
+                    if kind == "reflink":
+                        _reflink(src, tmp)
+                    elif kind == "hardlink":
+                        os.link(src, tmp)
+                    elif kind == "copy":
+                        shutil.copyfile(src, tmp)
+                    else:
+                        continue
+                    break
+                except OSError:
+                    continue
+            else:
+                shutil.copyfile(src, tmp)
+            os.chmod(tmp, CACHE_MODE)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def _is_link_to(src: Path, dst: Path) -> bool:

@@ -275,10 +275,11 @@ class Remote:
 
     # -- download -------------------------------------------------------------------------------------------
 
-    def download(self, md5: str, target: Path) -> None:
-        """Copy one object into the cache at ``target``, checking its md5 on the way (read-only, as DVC)."""
+    def download(self, md5: str, cache: Cache) -> None:
+        """Copy one object into ``cache``, checking its md5 on the way (read-only, as DVC)."""
+        target = cache.object_path(md5)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
+        tmp = cache.tmp_path()
         digest = hashlib.md5()
         try:
             with self.fs.open(self.object_path(md5), "rb") as fin, open(tmp, "wb") as fout:
@@ -399,7 +400,7 @@ class Remote:
         _, _, unknown = _expand(cache, objects)
 
         def receive(md5: str) -> None:
-            self.download(md5, cache.object_path(md5))
+            self.download(md5, cache)
 
         # Manifests first: the files to fetch are the ones they list.
         self._pool(receive, unknown, jobs=jobs, what="download from", missing=missing)

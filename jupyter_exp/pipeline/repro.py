@@ -329,9 +329,12 @@ class Pipeline:
         """Delete outputs before a run (DVC does); returns True when checkpoint state is kept (a resume)."""
         keep_checkpoints = bool(stage.checkpoint_outs) and not reset_checkpoints
         resumed = keep_checkpoints and any(os.path.lexists(self.root / o.path) for o in stage.checkpoint_outs)
+        in_git = _git_tracked(self.root, [o.path for o in stage.outs if not o.cache])
         for out in stage.outs:
             if out.persist or (keep_checkpoints and (out.checkpoint or out.kind != "outs")):
                 _unprotect(self.root / out.path)  # the command writes on top of it
+                continue
+            if out.path in in_git:  # the command rewrites it; deleted first, an interrupted run would lose it
                 continue
             _remove(self.root / out.path)
         return resumed
@@ -431,6 +434,20 @@ def _run_cacheable(stage: Stage) -> bool:
     if stage.always_changed or not (stage.deps or stage.params) or not stage.outs:
         return False
     return not any(out.persist or out.checkpoint for out in stage.outs)
+
+
+def _git_tracked(root: Path, paths: list[str]) -> set[str]:
+    """Which uncached outputs Git tracks (a metrics file committed with the code); none without Git."""
+    existing = [path for path in paths if os.path.isfile(root / path)]
+    if not existing:
+        return set()
+    from jupyter_exp.errors import NotARepoError
+    from jupyter_exp.scm.git import Git
+
+    try:
+        return Git(root).tracked(existing)
+    except NotARepoError:
+        return set()
 
 
 def _remove(path: Path) -> None:

@@ -401,6 +401,11 @@ class Git:
             path += "/"
         return bool(self._ignore_manager().is_ignored(path))
 
+    def tracked(self, paths: Iterable[str]) -> set[str]:
+        """Those of ``paths`` (POSIX, relative to the root) that the Git index tracks."""
+        index = self.repo.open_index()
+        return {path for path in paths if path.encode() in index}
+
     def workspace_files(
         self, *, write: bool = False, under: Iterable[str] | None = None
     ) -> dict[str, FileEntry]:
