@@ -279,7 +279,7 @@ class Live:
     def flush(self) -> None:
         """Write the summary if values are pending and wait for the report being drawn."""
         if self._pending and self._summary_on:
-            self._write_summary()
+            self._write_summary(clean=self._checkpoint)
             self._pending = False
         self._writer.wait()
 
