@@ -41,6 +41,10 @@ class SCMError(JupyterExpError):
     """A Git revision, ref or object could not be resolved or written."""
 
 
+class RefRaceError(SCMError):
+    """A compare-and-swap ref update lost: another process moved, created or locked the ref."""
+
+
 class ExperimentError(JupyterExpError):
     """An experiment could not be run, found, applied or removed."""
 

@@ -21,6 +21,7 @@ jupyter-exp (``pip install jupyter-exp[dask]``) and whatever the pipeline's comm
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import tempfile
 import threading
@@ -34,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 from jupyter_exp.config import write_config
 from jupyter_exp.data.remote import Remote, RemoteError, default_remote, get_remote
 from jupyter_exp.errors import ExperimentError, JupyterExpError
+from jupyter_exp.experiments.commit import CommitLock, auto_names, claim_ref, commit_content, lock_hash
 from jupyter_exp.experiments.manage import commit_outputs
 from jupyter_exp.experiments.queue import RUNS_DIR, Log, QueueEntry, record_failure
-from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, conflict_error
+from jupyter_exp.experiments.run import ExpResult, Runner
 from jupyter_exp.fsutil import atomic_write_text
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import Git
@@ -329,13 +331,14 @@ class _Run:
         result = ExpResult(**outcome["result"])
         with CommitLock(self.git):
             self.git.import_objects(outcome["objects"])
-            old = self.git.get_ref(result.ref)
-            if old is not None and old != result.rev and not entry.force:
-                if result.checkpoints or not _same_commit(self.git, old, result.rev):
-                    raise conflict_error(result.name)
-                result.rev, result.reused = old, True
-            elif old != result.rev:
-                self.git.set_ref(result.ref, result.rev, old=old)
+            if self.git.get_ref(result.ref) != result.rev:  # not adopted yet (a stop may adopt twice)
+                auto = auto_names(lock_hash(self.git.flatten(result.rev)))
+                done = claim_ref(
+                    self.git, result.baseline, commit_content(self.git, result.rev), lambda: result.rev,
+                    names=(entry.name,) if entry.name else itertools.chain((result.name,), auto),
+                    given=bool(entry.name), force=entry.force, reuse=not result.checkpoints,
+                )
+                result.name, result.ref, result.rev, result.reused = done.name, done.ref, done.sha, done.reused
         if self.remote is not None:
             try:
                 self.remote.fetch(self.pipeline.cache, _outputs_of_run(self.git, result))
@@ -368,9 +371,3 @@ def _outcome(future: Future) -> dict[str, Any]:
         return future.result()
     except Exception as exc:
         return {"error": f"the Dask task failed: {type(exc).__name__}: {exc}", "log": ""}
-
-
-def _same_commit(git: Git, old: str, new: str) -> bool:
-    """Same files on the same parents: the run reproduced an experiment that exists already."""
-    a, b = git.commit_info(old), git.commit_info(new)
-    return a.tree == b.tree and a.parents == b.parents

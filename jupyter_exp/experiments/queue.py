@@ -39,8 +39,9 @@ from typing import Any, Protocol
 from jupyter_exp import serialize
 from jupyter_exp.config import write_config
 from jupyter_exp.errors import ExperimentError, JupyterExpError
+from jupyter_exp.experiments.commit import CommitLock, conflict_error
 from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
-from jupyter_exp.experiments.run import CommitLock, ExpResult, Runner, conflict_error, overrides_by_file
+from jupyter_exp.experiments.run import ExpResult, Runner, overrides_by_file
 from jupyter_exp.fsutil import atomic_write_text
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import FileEntry, Git

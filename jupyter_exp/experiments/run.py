@@ -7,9 +7,7 @@ stages commit each checkpoint on the same ref (parent: the previous checkpoint) 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import posixpath
 import threading
 from collections.abc import Callable, Mapping
@@ -18,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_exp import serialize
-from jupyter_exp.errors import ExperimentError, SCMError
+from jupyter_exp.errors import ExperimentError, JupyterExpError, SCMError
+from jupyter_exp.experiments.commit import CommitLock, commit_experiment, conflict_error
 from jupyter_exp.experiments.refs import EXEC_APPLY, EXEC_CHECKPOINT, ExpRef, exp_refs, validate_name
+from jupyter_exp.fsutil import TreeReader, WorkspaceTree
 from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.pipeline.stage import Stage, build_stage
+from jupyter_exp.pipeline.templating import resolve
 from jupyter_exp.scm.git import FileEntry, Git
 
 Log = Callable[[str], None]
@@ -62,14 +64,6 @@ def overrides_by_file(params: list[str] | Mapping[str, Any] | None) -> dict[str,
     return grouped
 
 
-def conflict_error(name: str) -> ExperimentError:
-    """An experiment ``name`` exists already for this baseline (and ``-f`` was not given)."""
-    return ExperimentError(
-        f"Experiment conflicts with existing experiment '{name}'. To overwrite the existing "
-        f"experiment run:\n\n\tjupyter exp run -f -n {name} ..."
-    )
-
-
 def apply_param_overrides(root: Path, params: list[str] | Mapping[str, Any] | None) -> list[str]:
     """Edit the params files in place (format and comments kept); returns the files changed."""
     grouped = overrides_by_file(params)
@@ -79,60 +73,6 @@ def apply_param_overrides(root: Path, params: list[str] | Mapping[str, Any] | No
     for path, overrides in grouped.items():
         serialize.apply_overrides(root / path, overrides, name=path)
     return list(grouped)
-
-
-def lock_hash(files: Mapping[str, FileEntry]) -> str:
-    """Digest of the ``dvc.lock`` files of a workspace snapshot: equal results, equal ``exp-xxxxx`` name."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in files if p == "dvc.lock" or p.endswith("/dvc.lock")):
-        digest.update(f"{path}\0{files[path][1].decode()}\n".encode())
-    return digest.hexdigest()
-
-
-class CommitLock:
-    """Serialises experiment commits of every process and thread sharing one Git repository.
-
-    Parallel queued runs may store the same new object at the same moment (dulwich then fails on the
-    other writer's ``.lock`` file) or pick the same ``exp-xxxxx`` name; committing one at a time makes
-    the second see the first. An OS lock (``flock``) on a file in the common Git directory is released
-    by the OS if its holder dies, so a crashed run never blocks the next.
-    """
-
-    def __init__(self, git: Git) -> None:
-        self.path = git.common_dir / "jupyter-exp-commits.flock"
-        self._thread_lock = threading.Lock()
-        self._fd = -1
-
-    def __enter__(self) -> CommitLock:
-        self._thread_lock.acquire()
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                _lock_file(fd)
-            except BaseException:
-                os.close(fd)
-                raise
-        except BaseException:
-            self._thread_lock.release()
-            raise
-        self._fd = fd
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        os.close(self._fd)  # closing releases the OS lock
-        self._fd = -1
-        self._thread_lock.release()
-
-
-def _lock_file(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class Runner:
@@ -187,20 +127,8 @@ class Runner:
 
     def _commit_locked(self, baseline: str, name: str | None, force: bool) -> ExpResult:
         files = self.git.workspace_files(write=True)
-        exp_hash = lock_hash(files)
-        name = name or f"exp-{exp_hash[:5]}"
-        ref = str(ExpRef(baseline, name))
-        tree = self.git.write_tree(files)
-        old = self.git.get_ref(ref)
-        if old is not None:
-            info = self.git.commit_info(old)
-            if info.tree == tree and info.parents == (baseline,):
-                return ExpResult(name, old, ref, baseline, reused=True)
-            if not force:
-                raise conflict_error(name)
-        sha = self.git.commit_tree(tree, [baseline], f"dvc: commit experiment {exp_hash}")
-        self.git.set_ref(ref, sha, old=old)
-        return ExpResult(name, sha, ref, baseline)
+        done = commit_experiment(self.git, files, baseline=baseline, parent=baseline, name=name, force=force)
+        return ExpResult(done.name, done.sha, done.ref, baseline, reused=done.reused)
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _resume_point(self, baseline: str) -> tuple[ExpRef, str] | None:
@@ -247,18 +175,11 @@ class Runner:
 
         def commit_checkpoint() -> None:
             files = self.git.workspace_files(write=True)
-            exp_hash = lock_hash(files)
-            if state["ref"] is None:
-                state["name"] = state["name"] or f"exp-{exp_hash[:5]}"
-                state["ref"] = str(ExpRef(baseline, state["name"]))
-                if self.git.get_ref(state["ref"]) is not None and not force:
-                    raise ExperimentError(
-                        f"Experiment conflicts with existing experiment '{state['name']}'. "
-                        "Run with -f to overwrite it."
-                    )
-            tree = self.git.write_tree(files)
-            sha = self.git.commit_tree(tree, [state["parent"]], f"dvc: commit checkpoint {exp_hash}")
-            self.git.set_ref(state["ref"], sha)
+            done = commit_experiment(
+                self.git, files, baseline=baseline, parent=state["parent"], name=state["name"], force=force,
+                checkpoint=True, extends=(state["ref"], state["parent"]) if state["ref"] else None,
+            )
+            state["ref"], state["name"], sha = done.ref, done.name, done.sha
             if self.in_workspace:
                 self.git.set_ref(EXEC_CHECKPOINT, sha)
             state["parent"] = sha
@@ -288,19 +209,17 @@ class Runner:
         return result
 
     def _inputs_differ(self, sha: str) -> bool:
-        """True when code, params, data or pipeline files differ from commit ``sha`` (a modified checkpoint
-        experiment). The stages' own outputs do not count: after Ctrl-C they hold what training left
-        (a partly logged step, the live report redrawn at exit), which a resumed run writes over."""
+        """True when the pipeline's inputs differ from commit ``sha`` (a modified checkpoint experiment):
+        a stage's definition (command, deps, params, outs, templated values), a dep's files, a declared
+        param's value or a ``.dvc`` file. The stages' own outputs do not count (after Ctrl-C they hold
+        what training left, which a resumed run writes over), nor files no stage reads (logs, scratch)."""
+        parsing = self.pipeline.config.get("parsing")
         try:
-            current, committed = self.git.workspace_files(), self.git.flatten(sha)
-        except SCMError:
+            now = pipeline_inputs(WorkspaceTree(self.root), self.git.workspace_files(), parsing)
+            then = pipeline_inputs(self.git.tree(sha), self.git.flatten(sha), parsing)
+        except JupyterExpError:  # a pipeline that does not load on one side differs
             return True
-        produced: set[str] = set()
-        for stage in self.pipeline.stages().values():
-            produced.update(out.path for out in stage.outs)
-            produced.update(posixpath.normpath(posixpath.join(stage.wdir, f"{d}.html")) for d in stage.live)
-        changed = {path for path in current.keys() | committed.keys() if current.get(path) != committed.get(path)}
-        return any(not any(path == out or path.startswith(out + "/") for out in produced) for path in changed)
+        return now != then
 
     def _workspace_differs(self, sha: str) -> bool:
         """True when the files on disk are not exactly those of commit ``sha``."""
@@ -308,3 +227,31 @@ class Runner:
             return self.git.workspace_files() != self.git.flatten(sha)
         except SCMError:
             return True
+
+
+def pipeline_inputs(tree: TreeReader, files: Mapping[str, FileEntry], parsing: Any) -> dict[str, Any]:
+    """What the pipeline in ``tree`` (whose Git-visible files are ``files``) reads: resolved stage
+    definitions, ``.dvc`` files, the files of deps no stage produces, declared params values."""
+    inputs: dict[str, Any] = {}
+    stages: list[Stage] = []
+    for path in sorted(files):
+        if posixpath.basename(path) == "dvc.yaml":
+            resolved = resolve(tree, path, parsing=parsing)
+            inputs[path] = resolved.stages
+            stages += [build_stage(name, definition, path) for name, definition in resolved.stages.items()]
+        elif path.endswith(".dvc"):
+            inputs[path] = files[path]
+    produced = {out.path for stage in stages for out in stage.outs}
+
+    def under(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder + "/")
+
+    for stage in stages:
+        for dep in stage.deps:
+            if not any(under(dep.path, out) for out in produced):
+                inputs[f"deps:{dep.path}"] = {p: entry for p, entry in files.items() if under(p, dep.path)}
+        for params in stage.params:
+            data = serialize.load_from(tree, params.path) if tree.exists(params.path) else None
+            values = [serialize.get_path(data, key, None) for key in params.keys] if data and params.keys else data
+            inputs[f"params:{params.path}:{','.join(params.keys)}"] = values
+    return inputs

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jupyter_exp.errors import NotARepoError, SCMError
+from jupyter_exp.errors import NotARepoError, RefRaceError, SCMError
 
 if TYPE_CHECKING:
     from dulwich.ignore import IgnoreFilterManager
@@ -352,11 +352,20 @@ class Git:
             return None
 
     def set_ref(self, ref: str, sha: str, *, old: str | None = None) -> None:
-        """Point ``ref`` at ``sha``; with ``old``, only if it still points there (compare-and-swap).
+        """Point ``ref`` at ``sha``; with ``old``, only if it still points there (dulwich's
+        ``set_if_equals``), else :class:`RefRaceError` and nothing changes.
 
         Written as Git does (``<ref>.lock``, then rename; no fsync, no reflog), which keeps a ref
         update well under a millisecond.
         """
+        self._write_ref(ref, sha, expected=old, check=old is not None)
+
+    def add_ref(self, ref: str, sha: str) -> None:
+        """Create ``ref`` at ``sha`` only if it does not exist yet (dulwich's ``add_if_new``), else
+        :class:`RefRaceError` and nothing changes."""
+        self._write_ref(ref, sha, expected=None, check=True)
+
+    def _write_ref(self, ref: str, sha: str, *, expected: str | None, check: bool) -> None:
         from dulwich.refs import check_ref_format
 
         if not check_ref_format(ref.encode()):
@@ -367,10 +376,11 @@ class Git:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            raise SCMError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)") from None
+            raise RefRaceError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)") from None
         try:
-            if old is not None and self.get_ref(ref) != old:
-                raise SCMError(f"Git ref '{ref}' was moved by another process; nothing was changed")
+            if check and self.get_ref(ref) != expected:
+                moved = "created" if expected is None else "moved"
+                raise RefRaceError(f"Git ref '{ref}' was {moved} by another process; nothing was changed")
             os.write(fd, f"{sha}\n".encode())
             os.close(fd)
             fd = -1
