@@ -151,9 +151,14 @@ class ExpHandler(APIHandler):
     def reply(self, data: Any) -> None:
         self.finish(json.dumps(_finite(data)))
 
+    @property
+    def server_root(self) -> Path:
+        """The folder the server serves, symlinks resolved: nothing above it is ever opened."""
+        return Path(self.settings["server_root_dir"]).expanduser().resolve()
+
     def folder(self, path: str) -> Path:
         """``path`` (relative to the server root) as an absolute folder that stays inside the root."""
-        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        root = self.server_root
         target = (root / path.strip("/")).resolve()
         if not target.is_relative_to(root):
             raise BadRequest(f"'{path}' is outside the folder the server serves")
@@ -161,13 +166,17 @@ class ExpHandler(APIHandler):
             raise NotARepoError(f"'{path}' is not a folder on the server")
         return target
 
-    def body(self) -> dict[str, Any]:
+    def body(self, *fields: str) -> dict[str, Any]:
+        """The JSON object sent; a key the endpoint does not take is an error, as an unknown CLI option is."""
         try:
             data = json.loads(self.request.body or b"{}")
         except ValueError as err:
             raise BadRequest(f"the request body is not JSON: {err}") from err
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object")
+        unknown = sorted(str(key) for key in data if key not in fields)
+        if unknown:
+            raise BadRequest(f"unknown field(s) {', '.join(map(repr, unknown))}: this endpoint takes {', '.join(fields)}")
         return data
 
     @staticmethod
@@ -183,8 +192,16 @@ class ExpHandler(APIHandler):
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
     def open_repo(self, path: str, messages: list[str] | None = None) -> Repo:
+        """The repository holding ``path``, only when it lies at or below the server root: a server
+        started in ``repo/sub/`` does not expose ``repo/``."""
         log = messages.append if messages is not None else None
-        return Repo(self.folder(path), log=log)
+        repo = Repo(self.folder(path), log=log)
+        if not repo.root.is_relative_to(self.server_root):
+            raise NotARepoError(
+                f"'{path or '.'}' is inside the repository '{repo.root.name}', which encloses the folder the "
+                "server serves: start the server at the repository's root (or above) to use it"
+            )
+        return repo
 
     async def on_repo(self, path: str, work: Callable[[Repo], T]) -> tuple[T, list[str]]:
         """``work`` on the repository holding ``path``, in the thread executor; returns its result and the
@@ -194,9 +211,8 @@ class ExpHandler(APIHandler):
         return result, messages
 
     def root_label(self, repo: Repo) -> str:
-        """The repository root as the file browser names it (relative to the server root when inside)."""
-        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
-        return repo.root.relative_to(root).as_posix() if repo.root.is_relative_to(root) else str(repo.root)
+        """The repository root as the file browser names it (relative to the server root)."""
+        return repo.root.relative_to(self.server_root).as_posix()
 
 
 class ExperimentsHandler(ExpHandler):
@@ -238,7 +254,7 @@ class ApplyHandler(ExpHandler):
 
     @_api
     async def post(self) -> None:
-        data = self.body()
+        data = self.body("path", "rev", "force")
         path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
         force = self.field(data, "force", bool, False)
         sha, messages = await self.on_repo(path, lambda repo: repo.experiments.apply(rev, force=force))
@@ -250,7 +266,7 @@ class BranchHandler(ExpHandler):
 
     @_api
     async def post(self) -> None:
-        data = self.body()
+        data = self.body("path", "rev", "branch")
         path, rev = self.field(data, "path", str, ""), self.field(data, "rev", str)
         branch = self.field(data, "branch", str)
         message, _ = await self.on_repo(path, lambda repo: repo.experiments.branch(rev, branch))
@@ -262,7 +278,7 @@ class RemoveHandler(ExpHandler):
 
     @_api
     async def post(self) -> None:
-        data = self.body()
+        data = self.body("path", "names")
         path, names = self.field(data, "path", str, ""), self.field(data, "names", list)
         if not names or not all(isinstance(n, str) and n for n in names):
             raise BadRequest("'names' must be a non-empty list of experiment names")
@@ -275,7 +291,7 @@ class RunHandler(ExpHandler):
 
     @_api
     async def post(self) -> None:
-        data = self.body()
+        data = self.body("path", "params", "name", "queue")
         path, params = self.field(data, "path", str, ""), self.field(data, "params", list, [])
         name = self.field(data, "name", str, "") or None
         if not all(isinstance(p, str) for p in params):
@@ -295,7 +311,7 @@ class RunAllHandler(ExpHandler):
 
     @_api
     async def post(self) -> None:
-        data = self.body()
+        data = self.body("path", "jobs")
         path, jobs = self.field(data, "path", str, ""), self.field(data, "jobs", int, 1)
         if jobs < 1:
             raise BadRequest("'jobs' must be at least 1")
