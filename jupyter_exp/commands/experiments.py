@@ -11,6 +11,7 @@ from jupyter_exp.commands.table import (
     JSON,
     REV_ARGS,
     Context,
+    Table,
     UsageError,
     arg,
     command,
@@ -94,6 +95,57 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
         stop=ctx.stop,
     )
     return result
+
+
+@command(
+    "sweep",
+    "Search params with Optuna: each trial a queued experiment, run in its own workspace and committed",
+    arg("targets", nargs="*"),
+    arg("--optuna", type=int, required=True, metavar="N", help="trials to run (more, when resuming a study)"),
+    arg(
+        "-S",
+        "--set-param",
+        action="append",
+        default=[],
+        metavar="[FILE:]KEY=SPACE",
+        dest="set_param",
+        help="'lr=loguniform(1e-4,1e-1)', 'layers=int(1,4)', 'opt=adam,sgd'; a plain value is fixed",
+    ),
+    arg("--objective", required=True, metavar="METRIC", help="metric to optimise: acc, or metrics.json:acc"),
+    arg("--direction", choices=["minimize", "maximize"], default="minimize"),
+    arg("-j", "--jobs", type=int, default=1, metavar="J", help="trials to run at once"),
+    arg("--study", metavar="NAME", help="study name (default: derived from the space and objective)"),
+    arg("--seed", type=int, help="seed of Optuna's sampler"),
+)
+def _exp_sweep(ctx: Context, args: argparse.Namespace) -> Table:
+    result = ctx.repo().experiments.sweep(
+        args.set_param,
+        args.optuna,
+        objective=args.objective,
+        direction=args.direction,
+        jobs=args.jobs,
+        study=args.study,
+        seed=args.seed,
+        targets=args.targets or None,
+        stop=ctx.stop,
+    )
+    keys = list(dict.fromkeys(k for t in result.trials for k in t.params))
+    best = result.best.number if result.best else None
+    rows = [
+        [
+            f"{t.number}{' *' if t.number == best else ''}",
+            t.name or "-",
+            t.state,
+            "-" if t.value is None else f"{t.value:.5g}",
+            *(t.params.get(k, "-") for k in keys),
+        ]
+        for t in sorted(result.trials, key=lambda t: t.number)
+    ]
+    title = f"Study '{result.study}': best trial " + (
+        f"{best} ({result.best.name}, {result.objective} = {result.best.value:.5g})" if result.best else "none yet"
+    )
+    ctx.log(title)
+    return Table(["Trial", "Experiment", "State", result.objective, *keys], rows, title=title)
 
 
 @dataclass

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
     from jupyter_exp.experiments.diff import DiffResult
     from jupyter_exp.experiments.run import ExpResult
+    from jupyter_exp.experiments.sweep import SweepResult
     from jupyter_exp.experiments.table import ExpRow, ExpTable
     from jupyter_exp.pipeline import Pipeline
     from jupyter_exp.scm.git import Git
 
-__all__ = ["DiffResult", "ExpResult", "ExpRow", "ExpTable", "Experiments"]
+__all__ = ["DiffResult", "ExpResult", "ExpRow", "ExpTable", "Experiments", "SweepResult"]
 
 Log = Callable[[str], None]
-_LAZY = {"DiffResult": "diff", "ExpResult": "run", "ExpRow": "table", "ExpTable": "table"}
+_LAZY = {"DiffResult": "diff", "ExpResult": "run", "ExpRow": "table", "ExpTable": "table", "SweepResult": "sweep"}
 
 
 def __getattr__(name: str) -> Any:
@@ -118,6 +119,30 @@ class Experiments:
             if result.interrupted:
                 break
         return results
+
+    def sweep(
+        self,
+        params: list[str],
+        n_trials: int,
+        *,
+        objective: str,
+        direction: str = "minimize",
+        jobs: int = 1,
+        study: str | None = None,
+        seed: int | None = None,
+        targets: list[str] | None = None,
+        stop: threading.Event | None = None,
+    ) -> SweepResult:
+        """An Optuna search over ``params`` (``lr=loguniform(1e-4,1e-1)``, ``layers=int(1,4)``, ``opt=a,b``):
+        ``n_trials`` experiments, ``jobs`` at a time, each queued, run in its own workspace and committed;
+        ``objective`` (``acc`` or ``metrics.json:acc``) is read from each one's metrics. The study is kept
+        in ``.dvc/tmp``, so the same sweep (or ``study`` name) run again continues it."""
+        from jupyter_exp.experiments.sweep import Sweep
+
+        search = Sweep(
+            self, params, objective=objective, direction=direction, study=study, seed=seed, targets=targets
+        )
+        return search.run(n_trials, jobs=jobs, stop=stop)
 
     def run_all(
         self, jobs: int = 1, *, stop: threading.Event | None = None, dask: str | bool | None = None

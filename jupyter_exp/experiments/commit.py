@@ -177,7 +177,7 @@ class CommitLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                _lock_file(fd)
+                lock_file(fd)
             except BaseException:
                 os.close(fd)
                 raise
@@ -193,7 +193,7 @@ class CommitLock:
         self._thread_lock.release()
 
 
-def _lock_file(fd: int) -> None:
+def lock_file(fd: int) -> None:
     try:
         import fcntl
     except ImportError:  # Windows

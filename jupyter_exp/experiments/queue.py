@@ -198,7 +198,7 @@ def remove_entries(git: Git, chosen: Iterable[QueueEntry]) -> list[str]:
 
 
 @dataclass
-class _Worker:
+class Worker:
     """A queued experiment running in its own workspace and process."""
 
     entry: QueueEntry
@@ -209,6 +209,11 @@ class _Worker:
     @property
     def result_path(self) -> Path:
         return self.workdir / "result.json"
+
+    @property
+    def workspace(self) -> Path:
+        """The run's own workspace (where its stages write, live logs included)."""
+        return self.workdir / "ws"
 
 
 def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
@@ -232,7 +237,7 @@ def _populate(git: Git, cache_dir: Path, entry: QueueEntry, workspace: Path) -> 
     write_config(workspace, "cache", "dir", str(cache_dir), local=True)
 
 
-def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Log) -> _Worker:
+def start_worker(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Log) -> Worker:
     workdir = _prepare(git, cache_dir, entry, runs_dir)
     spec = {
         "root": str(workdir / "ws"),
@@ -261,7 +266,7 @@ def _start(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Lo
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     log(f"Running queued experiment '{entry.label}' (output: {log_path})")
-    return _Worker(entry, workdir, log_path, proc)
+    return Worker(entry, workdir, log_path, proc)
 
 
 def record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
@@ -278,7 +283,7 @@ def record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
     return failed
 
 
-def _finish(git: Git, worker: _Worker, log: Log) -> ExpResult:
+def finish_worker(git: Git, worker: Worker, log: Log) -> ExpResult:
     entry = worker.entry
     try:
         outcome = json.loads(worker.result_path.read_text())
@@ -297,7 +302,7 @@ def _finish(git: Git, worker: _Worker, log: Log) -> ExpResult:
     return ExpResult(entry.label, entry.id, failed.ref, entry.baseline, error=error)
 
 
-def _stop(workers: list[_Worker]) -> None:
+def stop_workers(workers: list[Worker]) -> None:
     """Ctrl-C for every running worker (each stops its stage), then wait; the entries stay queued."""
     for worker in workers:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -358,12 +363,12 @@ def run_all(
     runs_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = pipeline.cache.cache_dir.resolve()
     pending = list(todo)
-    running: list[_Worker] = []
+    running: list[Worker] = []
     results: dict[str, ExpResult] = {}
     try:
         while pending or running:
             while pending and len(running) < max(1, jobs):
-                running.append(_start(git, cache_dir, pending.pop(0), runs_dir, log))
+                running.append(start_worker(git, cache_dir, pending.pop(0), runs_dir, log))
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
             finished = [worker for worker in running if worker.proc.poll() is not None]
@@ -372,9 +377,9 @@ def run_all(
                 continue
             for worker in finished:
                 running.remove(worker)
-                results[worker.entry.id] = _finish(git, worker, log)
+                results[worker.entry.id] = finish_worker(git, worker, log)
     except BaseException:  # Ctrl-C, stop, or a workspace that could not be made: end the running ones
-        _stop(running)
+        stop_workers(running)
         raise
     return [results[entry.id] for entry in todo]
 

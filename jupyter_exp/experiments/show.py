@@ -19,6 +19,7 @@ from jupyter_exp.errors import ExperimentError, SCMError
 from jupyter_exp.experiments.collect import Collector, RevData
 from jupyter_exp.experiments.queue import QueueEntry, entries
 from jupyter_exp.experiments.refs import ExpRef, exp_refs
+from jupyter_exp.experiments.sweep import best_trials
 from jupyter_exp.experiments.table import ExpRow, ExpTable
 from jupyter_exp.fsutil import WorkspaceTree
 from jupyter_exp.scm.git import Git
@@ -310,4 +311,8 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
         row.metrics = _filter(row.metrics, opts.include_metrics, opts.exclude_metrics)
     if opts.only_changed:
         _drop_unchanged(rows)
+    best = best_trials(git.root)
+    for row in rows:
+        if row.kind == "experiment":
+            row.best_of = best.get(row.rev)
     return ExpTable(rows, root=str(git.root))

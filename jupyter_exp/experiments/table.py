@@ -28,6 +28,7 @@ class ExpRow:
     label: str  # Experiment column text: "workspace", "main", "exp-bb55c", "b363267 (2b06de7)", "4fb124a"
     checkpoint_tip: str | None = None  # checkpoints: sha of their chain's tip
     error: str | None = None
+    best_of: str | None = None  # the Optuna study whose best trial this experiment is (`exp sweep`)
 
     @property
     def experiment(self) -> str:

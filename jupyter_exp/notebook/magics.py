@@ -545,6 +545,12 @@ class ExpMagics(Magics):
 
     @line_magic
     @no_var_expand
+    def exp_sweep(self, line: str) -> Any:
+        """`%exp sweep ...`: an Optuna search, each trial an experiment (`--optuna N -S 'lr=loguniform(1e-4,1e-1)'`)."""
+        return self._shortcut("sweep", line)
+
+    @line_magic
+    @no_var_expand
     def repro(self, line: str) -> Any:
         """`%exp repro ...`: run the stages that changed (`--bg` for the background)."""
         return self._shortcut("repro", line)

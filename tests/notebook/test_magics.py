@@ -18,7 +18,7 @@ from dulwich.repo import Repo as DulwichRepo
 from IPython.core.magic import MAGIC_NO_VAR_EXPAND_ATTR
 
 MAGICS = [
-    "exp", "exp_run", "exp_show", "exp_diff", "exp_apply", "exp_branch", "exp_gc",
+    "exp", "exp_run", "exp_show", "exp_diff", "exp_apply", "exp_branch", "exp_gc", "exp_sweep",
     "repro", "status", "metrics_diff", "params_diff", "plots_diff",
 ]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -25,7 +25,7 @@ function cell(row, col) {
 }
 
 function display(row, col) {
-  if (col === "Experiment") return row.glyph + row.label;
+  if (col === "Experiment") return row.glyph + row.label + (row.best_of ? " ★" : "");
   const v = cell(row, col);
   if (v === null) return "-";
   if (col === "Created") return row.kind === "workspace" ? "-" : v.replace("T", " ").slice(0, 16);
@@ -196,8 +196,10 @@ function render({ model, el }) {
     for (let i = first; i < last; i++) {
       const row = view[i];
       const node = h("div", {
-        class: `jx-row jx-${row.kind}` + (selected.has(row.rev) ? " jx-selected" : "") + (row.error ? " jx-failed" : ""),
-        "data-rev": row.rev, "data-index": String(i), title: row.error || "",
+        class: `jx-row jx-${row.kind}` + (selected.has(row.rev) ? " jx-selected" : "") + (row.error ? " jx-failed" : "")
+          + (row.best_of ? " jx-best-trial" : ""),
+        "data-rev": row.rev, "data-index": String(i),
+        title: row.error || (row.best_of ? `best trial of study ${row.best_of}` : ""),
       });
       node.style.top = `${i * ROW_H}px`;
       node.style.gridTemplateColumns = template;

@@ -27,6 +27,7 @@ from jupyter_exp.experiments.table import MISSING, ExpTable, format_value
 
 EXPERIMENT = "Experiment"
 CREATED = "Created"
+BEST_TRIAL = " ★"  # after the best trial's name (of an `exp sweep` study)
 _MINIMISED = re.compile(r"loss|error", re.IGNORECASE)
 _COMPARISON = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$")
 _REMOVABLE = {"experiment", "checkpoint", "queued"}
@@ -234,6 +235,7 @@ class ExperimentsTable(anywidget.AnyWidget):
             "parent": row.parent,
             "tip": row.checkpoint_tip,
             "error": row.error,
+            "best_of": row.best_of,
             "group": group,
             "unit": row.checkpoint_tip or row.rev,
             "values": values,
@@ -445,7 +447,7 @@ class ExperimentsTable(anywidget.AnyWidget):
     # -- static fallbacks ----------------------------------------------------------------------
     def _cell_text(self, rec: dict[str, Any], column: dict[str, Any]) -> str:
         if column["id"] == EXPERIMENT:
-            return rec["glyph"] + rec["label"]
+            return rec["glyph"] + rec["label"] + (BEST_TRIAL if rec.get("best_of") else "")
         if column["id"] == CREATED:
             return (
                 MISSING if rec["kind"] == "workspace" else (rec["created"] or MISSING).replace("T", " ")[:16]
@@ -466,7 +468,8 @@ class ExperimentsTable(anywidget.AnyWidget):
                 is_best = c["id"] in best and rec["values"].get(c["id"]) == best[c["id"]]
                 cells.append(f"<td><b>{text}</b></td>" if is_best else f"<td>{text}</td>")
             body.append(
-                f'<tr class="jx-row jx-{rec["kind"]}" data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>'
+                f'<tr class="jx-row jx-{rec["kind"]}{" jx-best-trial" if rec.get("best_of") else ""}" '
+                f'data-rev="{html.escape(rec["rev"])}">{"".join(cells)}</tr>'
             )
         return (
             f'<table class="jx-table jx-static"><thead><tr>{head}</tr></thead>'
