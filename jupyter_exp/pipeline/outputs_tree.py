@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 class OutputsTree:
     """:class:`~jupyter_exp.fsutil.TreeReader` over ``base`` plus the outputs recorded in its lock files.
 
-    ``dvcfiles`` lists the revision's ``dvc.yaml`` and ``.dvc`` files; it is called once, on the first
-    read that ``base`` cannot answer, so reading a file that Git holds costs nothing extra.
+    ``dvcfiles`` lists the revision's ``dvc.yaml`` and ``.dvc`` files. Reading a file that Git holds
+    costs nothing extra; a path Git lacks is first looked up in the files that usually record it (the
+    ``dvc.yaml`` of its folder and each folder above, ``<ancestor>.dvc``), and only when they do not
+    is ``dvcfiles`` called (once) to search every one: ``exp show`` over many commits stays cheap.
     """
 
     def __init__(self, base: TreeReader, cache: Cache, dvcfiles: Callable[[], Iterable[str]]) -> None:
@@ -36,17 +38,38 @@ class OutputsTree:
         self.cache = cache
         self._dvcfiles = dvcfiles
         self._outputs: dict[str, HashInfo] | None = None
+        self._by_file: dict[str, dict[str, HashInfo]] = {}
         self._manifests: dict[str, dict[str, str]] = {}
+
+    def _read(self, dvcfile: str) -> dict[str, HashInfo]:
+        if dvcfile not in self._by_file:
+            try:
+                self._by_file[dvcfile] = self._outputs_of(dvcfile)
+            except (JupyterExpError, OSError, KeyError, ValueError):
+                self._by_file[
+                    dvcfile
+                ] = {}  # a broken dvc file at an old revision hides its outputs, nothing more
+        return self._by_file[dvcfile]
 
     def _recorded(self) -> dict[str, HashInfo]:
         if self._outputs is None:
             self._outputs = {}
             for dvcfile in self._dvcfiles():
-                try:
-                    self._outputs.update(self._outputs_of(dvcfile))
-                except (JupyterExpError, OSError, KeyError, ValueError):
-                    continue  # a broken dvc file at an old revision hides its outputs, nothing more
+                self._outputs.update(self._read(dvcfile))
         return self._outputs
+
+    def _nearby(self, path: str) -> dict[str, HashInfo]:
+        """Outputs recorded where a path's output usually is: ``dvc.yaml`` files of its folders, ``.dvc``
+        files beside its ancestors."""
+        parts = path.split("/")
+        folders = ["/".join(parts[:i]) for i in range(len(parts))]
+        candidates = [posixpath.join(f, "dvc.yaml") for f in folders]
+        candidates += ["/".join(parts[:i]) + ".dvc" for i in range(1, len(parts) + 1)]
+        found: dict[str, HashInfo] = {}
+        for dvcfile in candidates:
+            if self.base.exists(dvcfile):
+                found.update(self._read(dvcfile))
+        return found
 
     def _outputs_of(self, dvcfile: str) -> dict[str, HashInfo]:
         found: dict[str, HashInfo] = {}
@@ -70,14 +93,9 @@ class OutputsTree:
     def _locate(self, path: str) -> tuple[str, HashInfo, str] | None:
         """(output path, its hash, path inside it) for a path at or under a recorded output."""
         path = posixpath.normpath(path)
-        outputs = self._recorded()
-        probe = path
-        while probe and probe != ".":
-            if probe in outputs:
-                inner = "" if probe == path else path[len(probe) + 1 :]
-                return probe, outputs[probe], inner
-            probe = posixpath.dirname(probe)
-        return None
+        if path in ("", "."):
+            return None
+        return _containing(self._nearby(path), path) or _containing(self._recorded(), path)
 
     def output_hash(self, path: str) -> HashInfo | None:
         """The recorded hash of the output at or above ``path`` (what to fetch when the cache lacks it)."""
@@ -115,6 +133,8 @@ class OutputsTree:
     def isdir(self, path: str) -> bool:
         if self.base.isdir(path):
             return True
+        if self.base.exists(path):  # a file in Git
+            return False
         located = self._locate(path)
         if located is None:
             return False
@@ -142,6 +162,15 @@ class OutputsTree:
         if not names and not self.isdir(path):
             raise NotADirectoryError(f"'{path}' is not a directory at this revision")
         return sorted(names)
+
+
+def _containing(outputs: dict[str, HashInfo], path: str) -> tuple[str, HashInfo, str] | None:
+    probe = path
+    while probe and probe != ".":
+        if probe in outputs:
+            return probe, outputs[probe], "" if probe == path else path[len(probe) + 1 :]
+        probe = posixpath.dirname(probe)
+    return None
 
 
 def revision_tree(tree: GitTree, cache: Cache) -> OutputsTree:
