@@ -17,6 +17,7 @@ import pytest
 import yaml
 from conftest import run_dvc
 
+from jupyter_exp.data.cache import PARALLEL_FILES, Cache
 from jupyter_exp.data.hashing import Hasher, HashInfo, manifest_bytes
 from jupyter_exp.data.state import StateDB
 from jupyter_exp.pipeline.repro import Pipeline
@@ -130,3 +131,22 @@ def test_incremental_hash_equals_dvc_add_after_changes(tmp_path: Path) -> None:
     run_dvc(tmp_path, "add", "-q", "data")
     (out,) = yaml.safe_load((tmp_path / "data.dvc").read_text())["outs"]
     assert HashInfo.from_lock_entry(out) == ours
+
+
+@pytest.mark.parametrize("link", ["reflink", "hardlink", "symlink"])
+def test_hundreds_of_files_save_and_check_out_on_threads_without_rereads(tmp_path: Path, link: str) -> None:
+    """Above PARALLEL_FILES files are placed on threads; every file arrives and is known to the state db."""
+    files = {f"d{i % 7}/f{i:03d}.txt": f"{i}\n".encode() * (i % 5) for i in range(PARALLEL_FILES * 4)}
+    for rel, data in files.items():
+        (tmp_path / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / rel).write_bytes(data)
+    cache = Cache(tmp_path, link_types=(link, "copy"))
+    info = cache.save("data")
+    assert len(list(cache.all_objects())) == len(set(files.values())) + 1  # duplicates stored once
+    shutil.rmtree(tmp_path / "data")
+    result = Cache(tmp_path, link_types=(link, "copy")).checkout("data", info)
+    assert len(result.added) == len(files)
+    assert {rel: (tmp_path / "data" / rel).read_bytes() for rel in files} == files
+    with Hasher(tmp_path) as hasher:
+        assert hasher.hash("data") == info
+        assert hasher.stats.files_read == 0
