@@ -145,6 +145,25 @@ class Repo:
     def plots(self) -> Plots:
         return Plots(self)
 
+    @cached_property
+    def remotes(self) -> Remotes:
+        return Remotes(self)
+
+    def dag(self, targets: Iterable[str] = (), *, dot: bool = False, mermaid: bool = False) -> str:
+        """The stage graph (of ``targets``' stages and what they depend on) as text, DOT or Mermaid."""
+        from jupyter_exp.pipeline.dagview import render_ascii, render_dot, render_mermaid
+
+        render = render_dot if dot else render_mermaid if mermaid else render_ascii
+        return render(self.pipeline.graph(), list(targets))
+
+    @staticmethod
+    def notebook_stage(notebook: str, params: list[str], outs: list[str], *, directory: Path) -> tuple[str, list[str]]:
+        """The command (papermill's, params injected) and outputs (``outs`` plus the executed copy) of a
+        stage that runs ``notebook``; ``directory`` holds the dvc.yaml, the notebook and params.yaml."""
+        from jupyter_exp.pipeline import notebook as notebooks
+
+        return notebooks.stage_command(directory, notebook, params), notebooks.default_outputs(notebook, outs)
+
     def add_stage(
         self, name: str, definition: dict[str, Any], *, dvcfile: str = "dvc.yaml", force: bool = False
     ) -> bool:
@@ -308,6 +327,20 @@ class Metrics:
 
         return diff_metrics(self.repo.tree(a), self.repo.tree(b), targets, all=all)
 
+    @staticmethod
+    def render_show(shown: dict, *, markdown: bool = False, precision: int | None = None) -> str:
+        """``show``'s result as ``dvc metrics show`` prints it (a table, or Markdown)."""
+        from jupyter_exp.metrics import render_metrics_show
+
+        return render_metrics_show(shown, markdown=markdown, precision=precision)
+
+    @staticmethod
+    def render_diff(rows: list, revs: tuple[str, str], **options: Any) -> str:
+        """``diff``'s rows as ``dvc metrics diff`` prints them (``markdown``, ``no_path``, ``precision``)."""
+        from jupyter_exp.metrics import render_metrics_diff
+
+        return render_metrics_diff(rows, revs=revs, **options)
+
 
 class Params:
     """``Repo.params``: params of any revisions, as ``params diff`` compares them."""
@@ -326,6 +359,20 @@ class Params:
         from jupyter_exp.params import diff_params
 
         return diff_params(self.repo.tree(a), self.repo.tree(b), targets, all=all)
+
+    @staticmethod
+    def render_diff(rows: list, revs: tuple[str, str], **options: Any) -> str:
+        """``diff``'s rows as ``dvc params diff`` prints them (``markdown``, ``no_path``)."""
+        from jupyter_exp.params import render_params_diff
+
+        return render_params_diff(rows, revs=revs, **options)
+
+    @staticmethod
+    def diff_json(rows: list) -> dict[str, dict[str, dict[str, Any]]]:
+        """Diff rows (of params or metrics) in ``--json`` layout: ``{file: {key: {old, new[, diff]}}}``."""
+        from jupyter_exp.params import diff_json
+
+        return diff_json(rows)
 
 
 class Plots:
@@ -365,3 +412,39 @@ class Plots:
         from jupyter_exp.plots import plots_json
 
         return plots_json(self.repo.trees(revs), targets, props=props, out_dir=self._out(out_dir))
+
+
+class Remotes:
+    """``Repo.remotes``: the data remotes of ``.dvc/config`` (and ``config.local``)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def add(self, name: str, url: str, *, cwd: str | os.PathLike[str] | None = None, **options: bool) -> str:
+        """Add remote ``name`` (``default``, ``force``, ``local``); returns the URL as written (a relative
+        local path is made relative to the config file, from ``cwd``)."""
+        from jupyter_exp.data.remote import add_remote
+
+        return add_remote(self.repo.root, name, url, cwd=cwd, **options)
+
+    def list(self) -> dict[str, str]:
+        """Remote name -> URL."""
+        from jupyter_exp.data.remote import list_remotes
+
+        return list_remotes(self.repo.root)
+
+    def remove(self, name: str) -> None:
+        from jupyter_exp.data.remote import remove_remote
+
+        remove_remote(self.repo.root, name)
+
+    def default(self) -> str | None:
+        from jupyter_exp.data.remote import default_remote
+
+        return default_remote(self.repo.root)
+
+    def set_default(self, name: str | None, *, local: bool = False) -> None:
+        """Make ``name`` the default remote (``None``: no default)."""
+        from jupyter_exp.data.remote import set_default_remote
+
+        set_default_remote(self.repo.root, name, local=local)

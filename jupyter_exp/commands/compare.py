@@ -15,6 +15,7 @@ from jupyter_exp.commands.table import (
     arg,
     command,
 )
+from jupyter_exp.repo import Params
 
 
 def _diff_revs(a: str | None, b: str | None) -> tuple[str, str]:
@@ -43,8 +44,6 @@ _TABLE_ARGS = (
     writes=False,
 )
 def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.metrics import render_metrics_show
-
     repo = ctx.repo()
     revs = ["workspace"]
     if args.all_branches:
@@ -59,7 +58,7 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
                 for rev, files in shown.items()
             }
         )
-    return render_metrics_show(shown, markdown=args.md, precision=args.precision) or "No metrics found."
+    return repo.metrics.render_show(shown, markdown=args.md, precision=args.precision) or "No metrics found."
 
 
 @command(
@@ -71,13 +70,12 @@ def _metrics_show(ctx: Context, args: argparse.Namespace) -> Any:
     writes=False,
 )
 def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.metrics import render_metrics_diff
-
+    metrics = ctx.repo().metrics
     return _diff_result(
         args,
-        ctx.repo().metrics.diff,
-        lambda rows, revs: render_metrics_diff(
-            rows, revs=revs, markdown=args.md, no_path=args.no_path, precision=args.precision
+        metrics.diff,
+        lambda rows, revs: metrics.render_diff(
+            rows, revs, markdown=args.md, no_path=args.no_path, precision=args.precision
         ),
     )
 
@@ -90,12 +88,11 @@ def _metrics_diff(ctx: Context, args: argparse.Namespace) -> Any:
     writes=False,
 )
 def _params_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.params import render_params_diff
-
+    params = ctx.repo().params
     return _diff_result(
         args,
-        ctx.repo().params.diff,
-        lambda rows, revs: render_params_diff(rows, revs=revs, markdown=args.md, no_path=args.no_path),
+        params.diff,
+        lambda rows, revs: params.render_diff(rows, revs, markdown=args.md, no_path=args.no_path),
     )
 
 
@@ -105,11 +102,9 @@ def _diff_result(
     render: Callable[[list[Any], tuple[str, str]], str],
 ) -> Any:
     """What ``metrics diff`` and ``params diff`` share: DVC's default revisions, then JSON or a table."""
-    from jupyter_exp.params import diff_json
-
     old, new = _diff_revs(args.a_rev, args.b_rev)
     rows = diff(old, new, args.targets, all=args.all)
-    return JSON(diff_json(rows)) if args.json else render(rows, (old, new))
+    return JSON(Params.diff_json(rows)) if args.json else render(rows, (old, new))
 
 
 @dataclass

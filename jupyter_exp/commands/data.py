@@ -27,11 +27,8 @@ from jupyter_exp.fsutil import chdir
     arg("--local", action="store_true", help="write to .dvc/config.local (not tracked by Git)"),
 )
 def _remote_add(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.data.remote import add_remote
-
-    repo = ctx.repo()
-    url = add_remote(
-        repo.root, args.name, args.url, default=args.default, force=args.force, local=args.local, cwd=ctx.cwd
+    url = ctx.repo().remotes.add(
+        args.name, args.url, default=args.default, force=args.force, local=args.local, cwd=ctx.cwd
     )
     default = " (default)" if args.default else ""
     return f"Added remote '{args.name}'{default}: {url}"
@@ -39,22 +36,17 @@ def _remote_add(ctx: Context, args: argparse.Namespace) -> str:
 
 @command("remote list", "List the data remotes", writes=False)
 def _remote_list(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.data.remote import default_remote, list_remotes
-
-    root = ctx.repo().root
-    default = default_remote(root)
+    remotes = ctx.repo().remotes
+    default = remotes.default()
     lines = [
-        f"{name}\t{url}" + ("\t(default)" if name == default else "")
-        for name, url in list_remotes(root).items()
+        f"{name}\t{url}" + ("\t(default)" if name == default else "") for name, url in remotes.list().items()
     ]
     return "\n".join(lines).expandtabs(8) or "No remotes: add one with `remote add -d NAME URL`."
 
 
 @command("remote remove", "Remove a data remote from .dvc/config", arg("name"))
 def _remote_remove(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.data.remote import remove_remote
-
-    remove_remote(ctx.repo().root, args.name)
+    ctx.repo().remotes.remove(args.name)
     return f"Removed remote '{args.name}'"
 
 
@@ -66,12 +58,10 @@ def _remote_remove(ctx: Context, args: argparse.Namespace) -> str:
     arg("--local", action="store_true", help="write to .dvc/config.local"),
 )
 def _remote_default(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.data.remote import default_remote, set_default_remote
-
-    root = ctx.repo().root
+    remotes = ctx.repo().remotes
     if args.unset or args.name:
-        set_default_remote(root, None if args.unset else args.name, local=args.local)
-    return default_remote(root) or "No default remote."
+        remotes.set_default(None if args.unset else args.name, local=args.local)
+    return remotes.default() or "No default remote."
 
 
 _TRANSFER_ARGS = (

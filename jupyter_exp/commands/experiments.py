@@ -17,7 +17,6 @@ from jupyter_exp.commands.table import (
     command,
 )
 from jupyter_exp.errors import ExperimentError
-from jupyter_exp.experiments.grid import is_grid
 
 
 @command(
@@ -65,7 +64,7 @@ def _exp_run(ctx: Context, args: argparse.Namespace) -> Any:
                 f"{', '.join(r.name for r in failed)} (kept in the queue, marked failed)"
             )
         return None
-    if is_grid(args.set_param):
+    if repo.experiments.is_grid(args.set_param):
         results = repo.experiments.grid(
             args.set_param,
             name=args.name,
@@ -214,17 +213,14 @@ def _exp_show(ctx: Context, args: argparse.Namespace) -> Any:
     writes=False,
 )
 def _exp_diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from jupyter_exp.params.compare import render_table
-
     result = ctx.repo().experiments.diff(args.a_rev, args.b_rev, include_all=args.all)
     if args.json:
         return JSON(result.to_dict())
-    tables = []
-    for kind in ("metrics", "params"):
-        header, body = result.rows(kind, precision=args.precision, no_path=args.no_path)
-        if body:
-            tables.append(render_table(header, body, markdown=args.md))
-    return "\n\n".join(tables) or "No changes."
+    tables = [
+        result.table(kind, precision=args.precision, no_path=args.no_path, markdown=args.md)
+        for kind in ("metrics", "params")
+    ]
+    return "\n\n".join(table for table in tables if table) or "No changes."
 
 
 @command(

@@ -56,17 +56,14 @@ def stage_spec(
     With ``--notebook`` the command is papermill's, the notebook a dep and its executed copy an output;
     ``directory`` (where dvc.yaml is) is where the notebook and params.yaml are read.
     """
-    from jupyter_exp.pipeline.dvcfile import StageSpec
+    from jupyter_exp.types import StageSpec
 
     outs = args.outs
     if args.notebook:
-        from jupyter_exp.pipeline import notebook
-
         if cmd:
             raise UsageError(f"stage add --notebook {args.notebook}: the command is papermill's, not '{cmd}'")
-        cmd = notebook.stage_command(directory or Path.cwd(), args.notebook, args.params)
+        cmd, outs = Repo.notebook_stage(args.notebook, args.params, outs, directory=directory or Path.cwd())
         extra_deps = [args.notebook, *extra_deps]
-        outs = notebook.default_outputs(args.notebook, outs)
     return StageSpec.from_options(
         cmd=cmd,
         deps=[*extra_deps, *args.deps],
@@ -227,11 +224,4 @@ def _commit(ctx: Context, args: argparse.Namespace) -> str:
     writes=False,
 )
 def _dag(ctx: Context, args: argparse.Namespace) -> str:
-    from jupyter_exp.pipeline.dagview import render_ascii, render_dot, render_mermaid
-
-    graph = ctx.repo().pipeline.graph()
-    if args.dot:
-        return render_dot(graph, args.targets)
-    if args.mermaid:
-        return render_mermaid(graph, args.targets)
-    return render_ascii(graph, args.targets)
+    return ctx.repo().dag(args.targets, dot=args.dot, mermaid=args.mermaid)

@@ -16,6 +16,7 @@ from jupyter_exp.errors import ExperimentError
 if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
     from jupyter_exp.experiments.diff import DiffResult
+    from jupyter_exp.experiments.queue import QueueEntry
     from jupyter_exp.experiments.run import ExpResult
     from jupyter_exp.experiments.sweep import SweepResult
     from jupyter_exp.experiments.table import ExpRow, ExpTable
@@ -90,6 +91,13 @@ class Experiments:
         return Runner(self.pipeline, self.git, self.log).run(
             params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
         )
+
+    @staticmethod
+    def is_grid(params: Iterable[str] | None) -> bool:
+        """True when some ``-S`` override sweeps values (``lr=0.1,0.2``, ``range()``, ``choice()``): a grid."""
+        from jupyter_exp.experiments.grid import is_grid
+
+        return is_grid(params)
 
     def grid(
         self,
@@ -265,6 +273,12 @@ class Experiments:
         for ref in pulled:
             self.log(f"Pulled experiment '{ref.rsplit('/', 1)[-1]}' from Git remote '{remote}'.")
         return pulled
+
+    def queued(self) -> list[QueueEntry]:
+        """The queue's entries (queued and failed), oldest first."""
+        from jupyter_exp.experiments.queue import entries
+
+        return entries(self.git)
 
     def used_objects(self) -> set[str]:
         """md5s every experiment's (and queued one's) ``dvc.lock`` references, so cache gc keeps them."""

@@ -45,6 +45,13 @@ class DiffResult:
                 )
         return header, body
 
+    def table(self, kind: str, *, precision: int | None = None, no_path: bool = False, markdown: bool = False) -> str:
+        """One table of :meth:`rows` as ``dvc exp diff`` prints it (or Markdown); "" when nothing changed."""
+        from jupyter_exp.params.compare import render_table
+
+        header, body = self.rows(kind, precision=precision, no_path=no_path)
+        return render_table(header, body, markdown=markdown) if body else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             kind: {

@@ -271,9 +271,9 @@ _ACTIVE_RUNS: dict[Path, RunHandle] = {}
 
 
 def _is_experiment(result: Any) -> bool:
-    from jupyter_exp.experiments.run import ExpResult
+    from jupyter_exp import types
 
-    return isinstance(result, ExpResult)
+    return isinstance(result, types.ExpResult)
 
 
 def _baseline_diff(repo: Repo, result: Any) -> list[dict[str, str]]:

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_exp.commands import JSON, ExpShowView, PlotsPage, Table
 
 if TYPE_CHECKING:
-    from jupyter_exp.experiments.diff import DiffResult
-    from jupyter_exp.experiments.run import ExpResult
+    from jupyter_exp.types import DiffResult, ExpResult
 
 _TABLE_STYLE = "border-collapse:collapse;font-family:var(--jp-code-font-family,monospace);font-size:12px"
 _CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd;white-space:pre"
@@ -101,10 +100,9 @@ class RawBundle:
 
 def _experiment_types() -> tuple[type, type]:
     """Imported on use: ``%load_ext`` should not pay for the experiments engine."""
-    from jupyter_exp.experiments.diff import DiffResult
-    from jupyter_exp.experiments.run import ExpResult
+    from jupyter_exp import types
 
-    return ExpResult, DiffResult
+    return types.ExpResult, types.DiffResult
 
 
 def plots_page_bundle(page: PlotsPage, height: int = 460) -> dict[str, str]:

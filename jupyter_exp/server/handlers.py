@@ -233,9 +233,7 @@ class StatusHandler(ExpHandler):
     @_api
     async def get(self) -> None:
         def status(repo: Repo) -> dict[str, Any]:
-            from jupyter_exp.experiments.queue import entries
-
-            queue = entries(repo.scm)
+            queue = repo.experiments.queued()
             run = self.queue_runs.get(repo.root)
             return {
                 "version": __version__,

@@ -23,7 +23,7 @@ import anywidget
 import traitlets
 
 from jupyter_exp.errors import ExperimentError, JupyterExpError
-from jupyter_exp.experiments.table import MISSING, ExpTable, format_value
+from jupyter_exp.types import MISSING, ExpTable, format_value
 
 EXPERIMENT = "Experiment"
 CREATED = "Created"
