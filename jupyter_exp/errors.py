@@ -41,6 +41,10 @@ class SCMError(JupyterExpError):
     """A Git revision, ref or object could not be resolved or written."""
 
 
+class RepoLockedError(JupyterExpError):
+    """Another command holds the repository's write lock (``.dvc/tmp/rwlock``) past the timeout."""
+
+
 class RefRaceError(SCMError):
     """A compare-and-swap ref update lost: another process moved, created or locked the ref."""
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import NotARepoError
 from jupyter_exp.fsutil import TreeReader, WorkspaceTree, atomic_write_text
+from jupyter_exp.pipeline.rwlock import write_lock
 
 if TYPE_CHECKING:
     from jupyter_exp.data.remote import TransferResult
@@ -180,10 +181,11 @@ class Repo:
 
     def gc(self, *, workspace: bool = True) -> int:
         """Remove cache objects the workspace does not reference (``gc -w``); returns how many went."""
-        keep = self.pipeline.used_objects()
-        if not workspace:
-            keep |= self.experiments.used_objects()
-        return self.pipeline.cache.gc(keep)
+        with write_lock(self.root, "gc", log=self.log):
+            keep = self.pipeline.used_objects()
+            if not workspace:
+                keep |= self.experiments.used_objects()
+            return self.pipeline.cache.gc(keep)
 
     # -- imports (frozen ``.dvc`` files recording where the data came from) ------------------------------------
 

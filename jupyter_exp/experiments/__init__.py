@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import ExperimentError
+from jupyter_exp.pipeline.rwlock import write_lock
 
 if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
@@ -88,9 +89,10 @@ class Experiments:
 
             return enqueue(self.git, params, name=name, force=force, targets=targets, log=self.log)
 
-        return Runner(self.pipeline, self.git, self.log).run(
-            params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
-        )
+        with write_lock(self.pipeline.root, "exp run", log=self.log):
+            return Runner(self.pipeline, self.git, self.log).run(
+                params, name=name, force=force, targets=targets, reset=reset, on_output=on_output, stop=stop
+            )
 
     @staticmethod
     def is_grid(params: Iterable[str] | None) -> bool:
@@ -206,7 +208,8 @@ class Experiments:
         """Bring experiment ``rev`` into the workspace; returns its commit sha."""
         from jupyter_exp.experiments.apply import apply
 
-        return apply(self.pipeline, self.git, rev, force=force, log=self.log)
+        with write_lock(self.pipeline.root, "exp apply", log=self.log):
+            return apply(self.pipeline, self.git, rev, force=force, log=self.log)
 
     def branch(self, exp: str, branch: str | None = None) -> str:
         """Create a Git branch from an experiment; returns the release's message."""
@@ -250,7 +253,8 @@ class Experiments:
         from jupyter_exp.experiments.manage import KeptBaselines, gc
 
         kept = KeptBaselines(workspace, all_branches, all_tags, all_commits)
-        removed = gc(self.git, kept, queued=queued, confirm=confirm)
+        with write_lock(self.pipeline.root, "exp gc", log=self.log):
+            removed = gc(self.git, kept, queued=queued, confirm=confirm)
         self.log(f"Removed {len(removed)} experiments." if removed else "No experiments to remove.")
         return removed
 

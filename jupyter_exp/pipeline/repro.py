@@ -29,6 +29,7 @@ from jupyter_exp.pipeline.outputs import Outputs, ProgressFactory
 from jupyter_exp.pipeline.paths import check_stage_on_disk
 from jupyter_exp.pipeline.process import command_env, run_command
 from jupyter_exp.pipeline.runcache import RunCache
+from jupyter_exp.pipeline.rwlock import writer
 from jupyter_exp.pipeline.stage import Stage, build_data_stage, build_stage
 from jupyter_exp.pipeline.status import StageChanges, StatusChecker
 from jupyter_exp.pipeline.templating import ResolvedPipeline, resolve
@@ -196,6 +197,7 @@ class Pipeline:
 
     # -- reproduction -------------------------------------------------------------------------------
 
+    @writer("repro")
     def reproduce(
         self,
         targets: Iterable[str] | None = None,
@@ -395,10 +397,12 @@ class Pipeline:
 
     # -- data sources, checkout, commit -------------------------------------------------------------
 
+    @writer("add")
     def add(self, paths: Iterable[str]) -> list[str]:
         """Track data with a ``PATH.dvc`` file (DVC 3 layout), cache it and git-ignore it."""
         return self.outputs.add(paths, self.stages().values())
 
+    @writer("checkout")
     def checkout(self, targets: Iterable[str] | None = None, *, force: bool = False) -> list[str]:
         """Bring cached outputs back into the workspace to match ``dvc.lock`` and ``.dvc`` files."""
         graph = self.graph()
@@ -407,6 +411,7 @@ class Pipeline:
             restored += self.outputs.checkout(graph.stages[name], force=force)
         return restored
 
+    @writer("commit")
     def commit(self, targets: Iterable[str] | None = None) -> list[str]:
         """Record the workspace's current deps and outputs in ``dvc.lock`` without running anything."""
         graph = self.graph()
