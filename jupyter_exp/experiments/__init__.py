@@ -154,6 +154,12 @@ class Experiments:
         )
         return search.run(n_trials, jobs=jobs, stop=stop)
 
+    def check_sweep(self, params: list[str], *, objective: str, direction: str = "minimize") -> None:
+        """Raise the error :meth:`sweep` would for a bad search space or direction, without running."""
+        from jupyter_exp.experiments.sweep import Sweep
+
+        Sweep(self, params, objective=objective, direction=direction)
+
     def run_all(
         self, jobs: int = 1, *, stop: threading.Event | None = None, dask: str | bool | None = None
     ) -> list[ExpResult]:

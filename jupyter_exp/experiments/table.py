@@ -194,6 +194,7 @@ class ExpTable:
                     "params": row.params,
                     "metrics": row.metrics,
                     "error": row.error,
+                    "best_of": row.best_of,
                 }
                 for row in self.rows
             ],

@@ -67,7 +67,8 @@ class QueueRun:
 
 
 class QueueRuns:
-    """The background ``run_all`` threads, one at most per repository root."""
+    """The background runs of a repository's queue (``run_all``, or a ``sweep`` of queued trials), one at
+    most per repository root."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -77,7 +78,8 @@ class QueueRuns:
         with self._lock:
             return self._runs.get(root)
 
-    def start(self, root: Path, jobs: int) -> QueueRun:
+    def start(self, root: Path, work: Callable[[Repo], list[dict[str, Any]]]) -> QueueRun:
+        """Run ``work`` on the repository at ``root`` in a thread; its result dicts become the run's results."""
         with self._lock:
             current = self._runs.get(root)
             if current is not None and current.finished is None:
@@ -87,15 +89,14 @@ class QueueRuns:
             run = QueueRun(root, datetime.now(timezone.utc))
             self._runs[root] = run
         threading.Thread(
-            target=self._run, args=(run, jobs), name=f"jupyter-exp queue {root}", daemon=True
+            target=self._run, args=(run, work), name=f"jupyter-exp queue {root}", daemon=True
         ).start()
         return run
 
     @staticmethod
-    def _run(run: QueueRun, jobs: int) -> None:
+    def _run(run: QueueRun, work: Callable[[Repo], list[dict[str, Any]]]) -> None:
         try:
-            results = Repo(run.root, log=run.messages.append).experiments.run_all(jobs=jobs)
-            run.results = [{"name": r.name, "rev": r.rev, "error": r.error} for r in results]
+            run.results = work(Repo(run.root, log=run.messages.append))
         except JupyterExpError as err:
             run.error = str(err)
         except Exception as err:  # a bug: the panel shows it instead of a run that never finishes
@@ -314,7 +315,55 @@ class RunAllHandler(ExpHandler):
         if jobs < 1:
             raise BadRequest("'jobs' must be at least 1")
         repo = await self.in_thread(self.open_repo, path)
-        run = self.queue_runs.start(repo.root, jobs)
+
+        def run_all(repo: Repo) -> list[dict[str, Any]]:
+            results = repo.experiments.run_all(jobs=jobs)
+            return [{"name": r.name, "rev": r.rev, "error": r.error} for r in results]
+
+        run = self.queue_runs.start(repo.root, run_all)
+        self.set_status(202)
+        self.reply(run.to_dict())
+
+
+class SweepHandler(ExpHandler):
+    """``POST sweep {path, params, trials, objective, direction?, jobs?, study?}``: an Optuna sweep (each trial
+    a queued experiment) in a background thread; answers 202 at once, ``status`` follows it."""
+
+    @_api
+    async def post(self) -> None:
+        data = self.body("path", "params", "trials", "objective", "direction", "jobs", "study")
+        path, params = self.field(data, "path", str, ""), self.field(data, "params", list)
+        trials, jobs = self.field(data, "trials", int), self.field(data, "jobs", int, 1)
+        objective = self.field(data, "objective", str)
+        direction = self.field(data, "direction", str, "minimize")
+        study = self.field(data, "study", str, "") or None
+        if not all(isinstance(p, str) for p in params):
+            raise BadRequest("'params' must be a list of 'key=space' strings")
+        if trials < 1 or jobs < 1:
+            raise BadRequest("'trials' and 'jobs' must be at least 1")
+        repo = await self.in_thread(self.open_repo, path)
+        # The space and direction are checked now, so a mistake is a 400 rather than a failed background run.
+        await self.in_thread(repo.experiments.check_sweep, params, objective=objective, direction=direction)
+
+        def sweep(repo: Repo) -> list[dict[str, Any]]:
+            result = repo.experiments.sweep(
+                params, trials, objective=objective, direction=direction, jobs=jobs, study=study
+            )
+            best = result.best.number if result.best else None
+            return [
+                {
+                    "name": t.name,
+                    "rev": t.rev,
+                    "error": t.error,
+                    "trial": t.number,
+                    "state": t.state,
+                    "value": _finite(t.value),
+                    "best": t.number == best,
+                }
+                for t in result.trials
+            ]
+
+        run = self.queue_runs.start(repo.root, sweep)
         self.set_status(202)
         self.reply(run.to_dict())
 
@@ -348,6 +397,7 @@ ROUTES: list[tuple[str, type[ExpHandler]]] = [
     ("remove", RemoveHandler),
     ("run", RunHandler),
     ("run_all", RunAllHandler),
+    ("sweep", SweepHandler),
     ("plots", PlotsHandler),
 ]
 

@@ -3,7 +3,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { ExpRow } from './table';
+import { ExpRow, SweepRequest } from './table';
 
 export const API_PREFIX = 'jupyter-exp/api';
 
@@ -87,5 +87,6 @@ export const api = {
   remove: (path: string, names: string[]) => post('remove', { path, names }),
   queue: (path: string, params: string[]) => post('run', { path, params, queue: true }),
   runAll: (path: string) => post('run_all', { path }),
+  sweep: (path: string, request: SweepRequest) => post('sweep', { path, ...request }),
   plots: async (path: string, revs: string[]) => (await request('plots', {}, { path, revs: revs.join(',') })).text()
 };

@@ -15,6 +15,7 @@ import {
   labelOf,
   nextSort,
   parseParams,
+  parseSweep,
   queueSummary,
   refOf,
   removableRefs,
@@ -24,7 +25,7 @@ import {
 
 export const POLL_MS = 4000;
 
-type Action = 'refresh' | 'apply' | 'branch' | 'remove' | 'compare' | 'queue' | 'run_all';
+type Action = 'refresh' | 'apply' | 'branch' | 'remove' | 'compare' | 'queue' | 'run_all' | 'sweep';
 const BUTTONS: [Action, string, string][] = [
   ['refresh', '⟳', 'Refresh'],
   ['apply', 'Apply', 'Bring the selected experiment into the workspace'],
@@ -32,7 +33,8 @@ const BUTTONS: [Action, string, string][] = [
   ['remove', 'Remove', 'Remove the selected experiments or queued entries'],
   ['compare', 'Compare', 'Plots of the selected rows, overlaid, in a new tab'],
   ['queue', 'Queue…', 'Queue an experiment with changed params'],
-  ['run_all', 'Run queue', 'Run the queued experiments in the background']
+  ['run_all', 'Run queue', 'Run the queued experiments in the background'],
+  ['sweep', 'Sweep…', 'Start an Optuna search in the background, each trial an experiment']
 ];
 
 export interface PanelOptions {
@@ -238,7 +240,8 @@ export class ExperimentsPanel extends Widget {
       remove: removableRefs(rows).length === 0,
       compare: rows.length === 0 || rows.some(r => r.kind === 'queued'),
       queue: !!this.notRepo,
-      run_all: !!this.notRepo || !this.status?.queued || !!this.status?.run?.running
+      run_all: !!this.notRepo || !this.status?.queued || !!this.status?.run?.running,
+      sweep: !!this.notRepo || !!this.status?.run?.running
     };
     for (const [action, button] of this.buttons) button.disabled = this.busy || disabled[action];
   }
@@ -324,6 +327,17 @@ export class ExperimentsPanel extends Widget {
       case 'run_all':
         await api.runAll(path);
         return `Running ${this.status?.queued ?? ''} queued experiment(s) in the background…`;
+      case 'sweep': {
+        const answer = await InputDialog.getText({
+          title: 'Optuna sweep',
+          label: "The words of `jupyter exp sweep` (each trial runs as an experiment; the best is marked ★)",
+          text: '--optuna 10 -S train.lr=loguniform(1e-4,1e-1) --objective acc --direction maximize -j 2'
+        });
+        if (!answer.button.accept || answer.value === null) return null;
+        const request = parseSweep(answer.value);
+        await api.sweep(path, request);
+        return `Sweeping ${request.trials} trial(s) in the background…`;
+      }
     }
   }
 

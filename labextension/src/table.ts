@@ -18,6 +18,7 @@ export interface ExpRow {
   params: Record<string, Record<string, unknown>>;
   metrics: Record<string, Record<string, unknown>>;
   error: string | null;
+  best_of?: string | null; // the Optuna study whose best trial this is (`exp sweep`)
 }
 
 export interface Column {
@@ -36,6 +37,7 @@ export interface SortState {
 export const EXPERIMENT = 'Experiment';
 export const CREATED = 'Created';
 export const MISSING = '-';
+export const BEST_TRIAL = ' ★'; // after the best trial of a sweep's study, as the notebook widget marks it
 const RESERVED = new Set([EXPERIMENT, CREATED, 'rev', 'name', 'kind']);
 const GLYPHS = /^[\s│├└─╓╟╨]+/;
 const REMOVABLE = new Set<RowKind>(['experiment', 'checkpoint', 'queued']);
@@ -115,7 +117,7 @@ export function formatCreated(iso: string | null, now: Date = new Date()): strin
 
 /** The text of a cell. */
 export function cellText(row: ExpRow, column: Column, now?: Date): string {
-  if (column.id === EXPERIMENT) return row.experiment;
+  if (column.id === EXPERIMENT) return row.experiment + (row.best_of ? BEST_TRIAL : '');
   if (column.id === CREATED) return row.kind === 'workspace' ? MISSING : formatCreated(row.created, now);
   return formatValue(cellValue(row, column.id));
 }
@@ -212,6 +214,43 @@ export function parseParams(text: string): string[] {
     }
   }
   return words;
+}
+
+/** `POST sweep`'s body from the CLI's words: `--optuna 20 -S key=loguniform(1e-4,1e-1) --objective acc
+ * [--direction maximize] [-j 2] [--study NAME]`. */
+export interface SweepRequest {
+  params: string[];
+  trials: number;
+  objective: string;
+  direction: 'minimize' | 'maximize';
+  jobs: number;
+  study?: string;
+}
+
+export function parseSweep(text: string): SweepRequest {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const request: SweepRequest = { params: [], trials: 0, objective: '', direction: 'minimize', jobs: 1 };
+  const count = (flag: string, word: string | undefined): number => {
+    const value = Number(word);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${flag} takes a whole number of at least 1, not '${word ?? ''}'`);
+    return value;
+  };
+  for (let i = 0; i < words.length; i++) {
+    const [flag, value] = [words[i], words[i + 1]];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    i++;
+    if (flag === '--optuna') request.trials = count(flag, value);
+    else if (flag === '-j' || flag === '--jobs') request.jobs = count(flag, value);
+    else if (flag === '-S' || flag === '--set-param') request.params.push(value.replace(/^'(.*)'$/, '$1'));
+    else if (flag === '--objective') request.objective = value;
+    else if (flag === '--study') request.study = value;
+    else if (flag === '--direction' && (value === 'minimize' || value === 'maximize')) request.direction = value;
+    else throw new Error(`'${flag} ${value}' is not a sweep option (--optuna, -S, --objective, --direction, -j, --study)`);
+  }
+  if (!request.trials || !request.objective || !request.params.length) {
+    throw new Error('a sweep needs --optuna N, --objective METRIC and at least one -S key=space');
+  }
+  return request;
 }
 
 /** What a finished background run of the queue reports (`GET status` -> `run`). */

@@ -12,6 +12,7 @@ import {
   labelOf,
   nextSort,
   parseParams,
+  parseSweep,
   queueSummary,
   refOf,
   removableRefs,
@@ -215,5 +216,40 @@ describe('queueSummary', () => {
     });
     expect(mixed).toEqual({ text: "Queue done: 1 succeeded, 1 failed (b: stage 'train' failed)", failed: true });
     expect(queueSummary({ results: [], error: 'boom' })).toEqual({ text: 'The queue stopped: boom', failed: true });
+  });
+});
+
+describe('parseSweep', () => {
+  it('reads the words of `jupyter exp sweep`', () => {
+    expect(
+      parseSweep("--optuna 20 -S 'lr=loguniform(1e-4,1e-1)' -S layers=int(1,4) --objective acc --direction maximize -j 2")
+    ).toEqual({
+      params: ['lr=loguniform(1e-4,1e-1)', 'layers=int(1,4)'],
+      trials: 20,
+      objective: 'acc',
+      direction: 'maximize',
+      jobs: 2
+    });
+    expect(parseSweep('--optuna 3 -S a=1,2 --objective loss --study s1')).toMatchObject({
+      direction: 'minimize',
+      jobs: 1,
+      study: 's1'
+    });
+  });
+
+  it('names what is wrong', () => {
+    expect(() => parseSweep('--optuna 0 -S a=1,2 --objective x')).toThrow('--optuna takes a whole number');
+    expect(() => parseSweep('--optuna 2 -S a=1,2')).toThrow('needs --optuna N, --objective METRIC');
+    expect(() => parseSweep('--optuna 2 --objective x -S')).toThrow('-S needs a value');
+    expect(() => parseSweep('--optuna 2 --objective x --direction up')).toThrow("'--direction up' is not a sweep option");
+  });
+});
+
+describe('best trial', () => {
+  it('is marked after its name', () => {
+    const row = { experiment: '├── s-3', best_of: 's' } as unknown as ExpRow;
+    const column = { id: 'Experiment', kind: 'info', file: '', key: 'Experiment', label: 'Experiment' } as const;
+    expect(cellText(row, column)).toBe('├── s-3 ★');
+    expect(cellText({ ...row, best_of: null }, column)).toBe('├── s-3');
   });
 });

@@ -175,6 +175,25 @@ def test_run_all_returns_at_once_and_the_server_answers_while_the_queue_runs(
     assert by_name(rows)["q2"]["params"]["params.yaml"]["train.lr"] == 0.4
 
 
+def test_sweep_starts_an_optuna_search_in_the_background(server: Server, project: Path) -> None:
+    path = project.name
+    bad = server.post("sweep", {"path": path, "params": ["train.lr=1"], "trials": 2, "objective": "loss"})
+    assert bad.status == 400 and "needs a search space" in bad.json["error"]
+    body = {"path": path, "params": ["train.lr=uniform(0.1,0.3)"], "trials": 3, "objective": "loss", "jobs": 2}
+    reply = server.post("sweep", {**body, "study": "panel"})
+    assert reply.status == 202 and reply.json["running"], reply.body
+    assert server.post("run_all", {"path": path}).status == 409  # one background run of the queue at a time
+    done = wait_for_queue(server, path, timeout=60)
+    results = done["run"]["results"]
+    assert done["run"]["error"] is None and [r["state"] for r in results] == ["complete"] * 3
+    assert sum(r["best"] for r in results) == 1
+    best = next(r for r in results if r["best"])
+    assert best["value"] == min(r["value"] for r in results)  # minimize by default
+    rows = by_name(rows_of(server, path))
+    assert {f"panel-{n}" for n in range(3)} <= set(rows)
+    assert rows[best["name"]]["metrics"]["metrics.json"]["loss"] == best["value"]
+
+
 def test_plots_returns_one_page_with_the_chosen_revisions(server: Server, project: Path) -> None:
     reply = server.get("plots", path=project.name, revs="fast,slow")
     assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/html")
