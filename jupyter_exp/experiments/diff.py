@@ -39,10 +39,10 @@ class DiffResult:
         body = []
         for path, entries in getattr(self, kind).items():
             for key, entry in entries.items():
-                values = [format_value(entry.old, precision), format_value(entry.new, precision)]
-                body.append(
-                    [*([] if no_path else [path]), key, *values, format_value(entry.change, precision)]
-                )
+                cells = [entry.old, entry.new, entry.change]
+                # As DVC: --precision rounds metrics; params (and their changes) print as Python does.
+                shown = [format_value(v, precision) if kind == "metrics" else _unrounded(v) for v in cells]
+                body.append([*([] if no_path else [path]), key, *shown])
         return header, body
 
     def table(self, kind: str, *, precision: int | None = None, no_path: bool = False, markdown: bool = False) -> str:
@@ -82,6 +82,10 @@ class DiffResult:
         return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
+def _unrounded(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else format_value(value)
+
+
 def compare(
     old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], *, include_all: bool = False
 ) -> dict[str, dict[str, DiffEntry]]:
@@ -90,7 +94,7 @@ def compare(
     for path in dict.fromkeys([*old, *new]):
         before, after = old.get(path, {}), new.get(path, {})
         entries = {}
-        for key in dict.fromkeys([*before, *after]):
+        for key in sorted(set(before) | set(after)):  # keys sorted within a file, as DVC's exp diff
             entry = DiffEntry(before.get(key), after.get(key))
             if include_all or entry.old != entry.new or (key in before) != (key in after):
                 entries[key] = entry

@@ -70,6 +70,8 @@ def test_exp_show_and_diff_read_metrics_inside_a_cached_output_like_dvc(
     assert "0.6" in table.split("ours")[1].splitlines()[0]
     diff = ok(run_cli("exp", "diff", "master", "theirs"))
     assert "eval/metrics.json" in diff and "0.8" in diff
+    for revs in (("master", "theirs"), ("theirs", "ours")):
+        assert ok(run_cli("exp", "diff", *revs)).strip() == run_dvc(git_repo, "exp", "diff", *revs).strip()
     ours_diff = json.loads(ok(run_cli("metrics", "diff", "HEAD", "ours", "--json")))
     assert ours_diff == json.loads(run_dvc(git_repo, "metrics", "diff", "HEAD", "ours", "--json"))
     assert ours_diff["eval/metrics.json"]["acc"]["new"] == 0.6
