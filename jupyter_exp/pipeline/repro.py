@@ -304,8 +304,8 @@ class Pipeline:
         self.log(f"Verifying outputs in frozen stage: '{stage.dvcfile}'")
         for path, how in changes.outs.items():
             self.log(
-                f"WARNING: '{path}' is {how} but '{stage.dvcfile}' is frozen, so it is left as it is: "
-                f"`update {stage.dvcfile}` imports the data again"
+                f"WARNING: '{path}' {how}: the frozen '{stage.dvcfile}' is left as it is "
+                f"(`update {stage.dvcfile}` imports the data again)"
             )
 
     def _relock_deps(self, stage: Stage) -> None:
