@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `jupyter exp show | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
+    except OSError as err:  # the file system refused (permissions, disk full, name too long): say where
+        where = f": '{err.filename}'" if err.filename else ""
+        print(f"ERROR: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -218,6 +218,8 @@ class Hasher:
             raise CacheError(f"cannot hash '{path}': it does not exist") from exc
         if stat.S_ISDIR(st.st_mode):
             return self._hash_dir(abspath, progress)[0]
+        if not stat.S_ISREG(st.st_mode):  # reading a FIFO would wait for a writer forever
+            raise CacheError(f"cannot hash '{path}': it is not a regular file (a FIFO, socket or device)")
         return self._hash_file(abspath, st, progress)
 
     def hash_many(

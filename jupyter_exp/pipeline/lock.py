@@ -49,7 +49,25 @@ def load_text(text: str, name: str) -> dict[str, dict[str, Any]]:
     stages = data.get("stages") or {}
     if not isinstance(stages, dict):
         raise YAMLFileError(f"'{name}': 'stages' must be a mapping")
+    for stage, entry in stages.items():
+        _check_entry(entry, name, stage)
     return stages
+
+
+def _check_entry(entry: Any, name: str, stage: str) -> None:
+    """The shape every reader of an entry relies on, so a hand-edited lock is an error, not a crash."""
+    where = f"'{name}': stage '{stage}'"
+    if not isinstance(entry, dict):
+        raise YAMLFileError(f"{where} must be a mapping")
+    for key in ("deps", "outs"):
+        items = entry.get(key) or []
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("path"), str) for item in items
+        ):
+            raise YAMLFileError(f"{where}: '{key}' must be a list of entries with a 'path'")
+    params = entry.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(values, dict) for values in params.values()):
+        raise YAMLFileError(f"{where}: 'params' must map each params file to its values")
 
 
 def load(path: Path, name: str | None = None) -> dict[str, dict[str, Any]]:

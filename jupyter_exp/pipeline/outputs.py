@@ -17,6 +17,7 @@ from jupyter_exp.data.hashing import Hasher, HashInfo, Progress
 from jupyter_exp.errors import JupyterExpError, ReproductionError, YAMLFileError
 from jupyter_exp.fsutil import atomic_write_text
 from jupyter_exp.pipeline import lock as lockfile
+from jupyter_exp.pipeline.paths import repo_path
 from jupyter_exp.pipeline.stage import Output, Stage, build_data_stage
 from jupyter_exp.pipeline.status import StatusChecker, locked_cmd
 
@@ -149,6 +150,7 @@ class Outputs:
                 raise JupyterExpError(f"'{raw}' is outside the repository '{self.root}'") from None
             if not full.exists():
                 raise JupyterExpError(f"'{rel}' does not exist")
+            repo_path(".", rel, "add", f"'{raw}'", output=True)  # not in .git or .dvc, not the whole repo
             owner = _stage_owning(known, rel)
             if owner is not None:
                 raise JupyterExpError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from jupyter_exp.pipeline.stage import Stage
 
 OUTSIDE = "path is outside of repository"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _is_absolute(path: str) -> bool:
@@ -32,8 +34,10 @@ def repo_path(wdir: str, def_path: str, what: str, where: str, *, output: bool =
     """
     if not isinstance(def_path, str) or not def_path.strip():
         raise YAMLFileError(f"{where}: empty path in '{what}'")
-    if "\0" in def_path:
-        raise YAMLFileError(f"{where}: {what} {def_path!r} contains a NUL character")
+    if _CONTROL.search(def_path):  # a newline would split the path's .gitignore entry into two patterns
+        raise YAMLFileError(f"{where}: {what} {def_path!r} contains a control character (newline, tab, NUL...)")
+    if any(len(part.encode()) > 255 for part in def_path.split("/")) or len(def_path.encode()) > 4095:
+        raise YAMLFileError(f"{where}: {what} '{def_path[:60]}...' is longer than the file system allows")
     if _is_absolute(def_path):
         raise YAMLFileError(
             f"{where}: {what} '{def_path}': {OUTSIDE} (absolute paths are not supported: "
