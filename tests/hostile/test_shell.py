@@ -129,3 +129,29 @@ def test_dict_values_keep_dvcs_flags(git_repo: Path, run_cli) -> None:
     ok(run_cli("repro"))
     assert argv(git_repo) == ["--lr", "1; touch PWNED", "--n", "2", "--on", "--l", "1", "a b"]
     assert not (git_repo / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("%%stage bad -o ../elsewhere.txt\ncmd: echo hi\n", "path is outside of repository"),
+        ("%%stage bad -o .git/config\ncmd: echo hi\n", "is inside '.git'"),
+        ("%%stage bad\ncmd: echo ${lr\n", "unterminated '${'"),
+        ("%exp run -S 'p.v=[1,'", "not valid YAML"),
+        ("%exp run -n master", "a Git branch of that name exists"),
+    ],
+)
+def test_the_magics_refuse_what_the_cli_refuses(git_repo: Path, cell: str, message: str) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    pipeline(git_repo, "plain")
+    before = (git_repo / "dvc.yaml").read_text()
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_exp")
+    with capture_output():
+        result = shell.run_cell(cell)
+    assert not result.success
+    assert message in str(result.error_in_exec)
+    assert (git_repo / "dvc.yaml").read_text() == before
+    assert (git_repo / "params.yaml").read_text() == yaml.safe_dump({"p": {"v": "plain"}})
