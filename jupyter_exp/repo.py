@@ -158,7 +158,9 @@ class Repo:
         return render(self.pipeline.graph(), list(targets))
 
     @staticmethod
-    def notebook_stage(notebook: str, params: list[str], outs: list[str], *, directory: Path) -> tuple[str, list[str]]:
+    def notebook_stage(
+        notebook: str, params: list[str], outs: list[str], *, directory: Path
+    ) -> tuple[str, list[str]]:
         """The command (papermill's, params injected) and outputs (``outs`` plus the executed copy) of a
         stage that runs ``notebook``; ``directory`` holds the dvc.yaml, the notebook and params.yaml."""
         from jupyter_exp.pipeline import notebook as notebooks
@@ -264,6 +266,8 @@ class Repo:
         from jupyter_exp.data.remote import get_remote
 
         objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
+        for md5 in self._repo_import_objects(targets):  # their source has them: DVC does not push imports
+            objects.pop(md5, None)
         return get_remote(self.root, remote).push(self.pipeline.cache, objects, jobs=jobs, progress=progress)
 
     def fetch(
@@ -276,11 +280,37 @@ class Repo:
         all_commits: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> TransferResult:
-        """Download into the cache the outputs' objects it lacks from the data remote."""
-        from jupyter_exp.data.remote import get_remote
+        """Download into the cache the outputs' objects it lacks: from the data remote, and the workspace's
+        repository imports from their source repositories (as DVC)."""
+        from jupyter_exp.data.remote import TransferResult, get_remote
+        from jupyter_exp.pipeline import imports
 
         objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
-        return get_remote(self.root, remote).fetch(self.pipeline.cache, objects, jobs=jobs, progress=progress)
+        stages = imports.repo_imports(self.pipeline, self._target_stages(targets) if targets else None)
+        fetched = imports.fetch_repo_imports(self.pipeline, stages)
+        for md5 in self._repo_import_objects(targets):
+            objects.pop(md5, None)
+        if not objects and stages:  # nothing the data remote is needed for
+            return TransferResult(transferred=fetched)
+        result = get_remote(self.root, remote).fetch(
+            self.pipeline.cache, objects, jobs=jobs, progress=progress
+        )
+        result.transferred += fetched
+        return result
+
+    def _repo_import_objects(self, targets: Iterable[str] | None) -> set[str]:
+        """Objects (with a folder's files) of the workspace's repository imports."""
+        from jupyter_exp.pipeline import imports
+
+        stages = imports.repo_imports(self.pipeline, self._target_stages(targets) if targets else None)
+        found: set[str] = set()
+        for stage in stages:
+            md5 = stage.outs[0].options.get("md5")
+            if isinstance(md5, str):
+                found.add(md5)
+                if md5.endswith(".dir") and self.pipeline.cache.object_path(md5).is_file():
+                    found.update(e.md5 for e in self.pipeline.cache.load_dir_manifest(md5))
+        return found
 
     def pull(
         self,

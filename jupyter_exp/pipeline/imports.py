@@ -14,7 +14,7 @@ import json
 import os
 import posixpath
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -395,3 +395,47 @@ def source_status(pipeline: Pipeline, stage: Stage) -> dict[str, str]:
         return {url: "deleted"}
     key = "md5" if "md5" in dep else "etag"
     return {url: "modified"} if current.get(key) != dep.get(key) else {}
+
+
+# -- fetch --------------------------------------------------------------------------------------------------
+
+
+def repo_imports(pipeline: Pipeline, stages: Iterable[str] | None = None) -> list[Stage]:
+    """The workspace's repository imports (of ``stages``, when given): their data comes from their source,
+    never from our data remote (``push`` leaves it out, ``fetch`` reads the source), as in DVC."""
+    found = []
+    for name, stage in pipeline.stages().items():
+        source = stage.import_source
+        if source is not None and isinstance(source.get("repo"), dict) and (stages is None or name in stages):
+            found.append(stage)
+    return found
+
+
+def fetch_repo_imports(pipeline: Pipeline, stages: Iterable[Stage]) -> int:
+    """Bring into the cache, from each import's source at its ``rev_lock``, the data the cache lacks;
+    returns how many imports were fetched. The copy must hash to what the ``.dvc`` file records."""
+    fetched = 0
+    tmp_root = pipeline.root / ".dvc" / "tmp" / "imports"
+    for stage in stages:
+        out = stage.outs[0]
+        recorded = HashInfo.from_lock_entry({**out.options, "path": out.def_path})
+        if pipeline.cache.exists(recorded):
+            continue
+        dep = stage.import_source or {}
+        source = _SourceRepo(dep["repo"]["url"], dep["repo"].get("rev_lock") or dep["repo"].get("rev"))
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_root / f"{os.getpid()}-{posixpath.basename(out.path)}"
+        _remove(tmp)
+        try:
+            _download_from_repo(source, dep["path"], tmp, pipeline.cache)
+            info = pipeline.hasher.hash(tmp)
+            if info.md5 != recorded.md5:
+                raise ImportSourceError(
+                    f"'{dep['path']}' of '{source.url}' at {source.sha[:7]} hashes to {info.md5}, not the "
+                    f"{recorded.md5} '{stage.dvcfile}' records"
+                )
+            pipeline.cache.save(tmp, info)
+        finally:
+            _remove(tmp)
+        fetched += 1
+    return fetched

@@ -70,7 +70,9 @@ def test_repro_never_rewrites_a_frozen_import(git_repo: Path, run_cli: CliRunner
     out = ok(result)
     assert (git_repo / "data/data.xml.dvc").read_text() == IMPORT_DVC
     assert "Verifying outputs in frozen stage: 'data/data.xml.dvc'" in out
-    assert "WARNING: 'data/data.xml' not in cache: the frozen 'data/data.xml.dvc' is left as it is" in result.err
+    assert (
+        "WARNING: 'data/data.xml' not in cache: the frozen 'data/data.xml.dvc' is left as it is" in result.err
+    )
     assert "up to date" not in out
     assert (git_repo / "size.txt").read_text().strip() == "6"
     ok(run_cli("commit"))
@@ -226,3 +228,27 @@ def test_python_api(git_repo: Path, source: Path) -> None:
     commit_files(source, {"get-started/data.xml": "<v2/>\n"}, "v2")
     assert repo.update("x.xml.dvc")
     assert (git_repo / "x.xml").read_text() == "<v2/>\n"
+
+
+@pytest.mark.dvc
+def test_pull_brings_imports_from_their_source_and_push_leaves_them_out(
+    git_repo: Path, run_cli: CliRunner, source: Path, tmp_path: Path
+) -> None:
+    """A clone has the import's .dvc file but not its data: `data pull` reads it from the source repository
+    (our data remote never had it: `data push` leaves imports out, as DVC's push does)."""
+    ok(run_cli("remote", "add", "-d", "store", str(tmp_path / "store")))
+    (git_repo / "data").mkdir()
+    ok(run_cli("import", str(source), "get-started/data.xml", "-o", "data/data.xml"))
+    write_files(git_repo, {"own.txt": "mine\n"})
+    ok(run_cli("add", "own.txt"))
+    ok(run_cli("data", "push"))
+    stored = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert len(stored) == 1  # own.txt only
+    shutil.rmtree(git_repo / ".dvc" / "cache")
+    (git_repo / "data/data.xml").unlink()
+    (git_repo / "own.txt").unlink()
+    assert "not in cache" in json.dumps(dvc_status(git_repo))
+    ok(run_cli("data", "pull"))
+    assert (git_repo / "data/data.xml").read_text() == "<v1/>\n"
+    assert (git_repo / "own.txt").read_text() == "mine\n"
+    assert our_status(run_cli) == dvc_status(git_repo) == {}
