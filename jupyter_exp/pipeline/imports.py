@@ -148,25 +148,23 @@ def _download_from_repo(source: _SourceRepo, path: str, dest: Path, cache: Cache
 
 
 def _url_fs(url: str) -> tuple[Any, str]:
+    import fsspec
+
     local = _local_path(url)
     if local is not None:
-        import fsspec
-
         return fsspec.filesystem("file"), str(local.resolve())
     try:
-        import fsspec
-
         return fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
         raise ImportSourceError(f"cannot read '{url}': {exc}") from exc
 
 
-def _url_entry(url: str, hasher: Callable[[str], HashInfo] | None) -> dict[str, Any]:
+def _url_entry(url: str, hasher: Callable[[str], HashInfo]) -> dict[str, Any]:
     """The ``deps`` entry describing what ``url`` holds now: md5 for local data, else the store's etag."""
     fs, fs_path = _url_fs(url)
     if not fs.exists(fs_path):
         raise ImportSourceError(f"'{url}' does not exist")
-    if hasher is not None and _local_path(url) is not None:
+    if _local_path(url) is not None:
         return {**_out_entry(hasher(fs_path)), "path": url}
     info = fs.info(fs_path)
     etag = next((info[k] for k in ("ETag", "etag", "md5", "checksum") if info.get(k)), None)
@@ -243,9 +241,9 @@ def _place(
     try:
         fill(tmp)
         info = pipeline.hasher.hash(tmp)
-        if info.md5 == recorded and os.path.lexists(target):
-            return info
         pipeline.cache.save(tmp, info)
+        if info.md5 == recorded and os.path.lexists(target):
+            return info  # the workspace holds it already
         _remove(target)
         os.replace(tmp, target)
     finally:
