@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from jupyter_exp.pipeline.stage import Stage
 
 OUTSIDE = "path is outside of repository"
+OUTSIDE_VERB = "is outside of repository"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -36,7 +38,9 @@ def repo_path(wdir: str, def_path: str, what: str, where: str, *, output: bool =
         raise YAMLFileError(f"{where}: empty path in '{what}'")
     if _CONTROL.search(def_path):  # a newline would split the path's .gitignore entry into two patterns
         raise YAMLFileError(f"{where}: {what} {def_path!r} contains a control character (newline, tab, NUL...)")
-    if any(len(part.encode()) > 255 for part in def_path.split("/")) or len(def_path.encode()) > 4095:
+    if len(def_path) > 63 and (  # 63 characters are at most 252 bytes: shorter paths need no count
+        len(def_path.encode()) > 4095 or any(len(part.encode()) > 255 for part in def_path.split("/"))
+    ):
         raise YAMLFileError(f"{where}: {what} '{def_path[:60]}...' is longer than the file system allows")
     if _is_absolute(def_path):
         raise YAMLFileError(
@@ -68,23 +72,33 @@ def stage_wdir(base: str, wdir: str, where: str) -> str:
     return path
 
 
-def check_on_disk(root: Path, path: str, what: str, where: str) -> None:
-    """A path that is lexically inside may still leave the repository through a symlinked directory.
+def check_on_disk(root: Path, stages: Iterable[Stage]) -> None:
+    """What the stages write (outputs) and where they run may not leave the repository, or reach into
+    ``.git``/``.dvc``, through a symlinked directory, though their paths are lexically inside.
 
-    Only the parent is resolved: an output may itself be a symlink into the cache (``cache.type``).
+    Only parents are resolved (an output may itself be a symlink into the cache, ``cache.type``), each
+    directory once: a 10,000-stage pipeline writing into a few folders costs a few ``realpath`` calls.
     """
-    real = os.path.realpath(os.path.join(root, posixpath.dirname(path)))
+    verdicts: dict[str, str | None] = {}
+    for stage in stages:
+        where = f"'{stage.dvcfile}' stage '{stage.name}'"
+        checks = [(posixpath.dirname(out.path), out.kind, out.path) for out in stage.outs]
+        if stage.wdir != ".":
+            checks.append((stage.wdir, "wdir", stage.wdir))
+        for folder, what, path in checks:
+            if folder not in verdicts:
+                verdicts[folder] = _escape(root, folder)
+            problem = verdicts[folder]
+            if problem is not None:
+                raise YAMLFileError(f"{where}: {what} '{path}' {problem}")
+
+
+def _escape(root: Path, folder: str) -> str | None:
+    """How ``folder`` (relative to ``root``) leaves the repository once symlinks are resolved, if it does."""
+    real = os.path.realpath(os.path.join(root, folder))
     if real != str(root) and not real.startswith(str(root) + os.sep):
-        raise YAMLFileError(f"{where}: {what} '{path}': {OUTSIDE} (a symlink leads to '{real}')")
+        return f"{OUTSIDE_VERB} (a symlink leads to '{real}')"
     relative = os.path.relpath(real, root).split(os.sep)
     if ".git" in relative or relative[0] == ".dvc":
-        raise YAMLFileError(f"{where}: {what} '{path}' resolves into '{relative[0]}' through a symlink")
-
-
-def check_stage_on_disk(root: Path, stage: Stage) -> None:
-    """:func:`check_on_disk` for what the stage writes (outputs) and where it runs."""
-    where = f"'{stage.dvcfile}' stage '{stage.name}'"
-    for out in stage.outs:
-        check_on_disk(root, out.path, out.kind, where)
-    if stage.wdir != ".":
-        check_on_disk(root, posixpath.join(stage.wdir, "_"), "wdir", where)
+        return f"resolves into '{relative[0]}' through a symlink"
+    return None

@@ -26,7 +26,7 @@ from jupyter_exp.fsutil import WorkspaceTree
 from jupyter_exp.pipeline import imports
 from jupyter_exp.pipeline.dag import Graph
 from jupyter_exp.pipeline.outputs import Outputs, ProgressFactory
-from jupyter_exp.pipeline.paths import check_stage_on_disk
+from jupyter_exp.pipeline.paths import check_on_disk
 from jupyter_exp.pipeline.process import command_env, run_command
 from jupyter_exp.pipeline.runcache import RunCache
 from jupyter_exp.pipeline.rwlock import writer
@@ -113,8 +113,7 @@ class Pipeline:
             else:
                 stage = build_data_stage(path, serialize.load_from(tree, path))
                 stages[stage.addressing] = stage
-        for stage in stages.values():
-            check_stage_on_disk(self.root, stage)
+        check_on_disk(self.root, stages.values())
         return stages
 
     def graph(self) -> Graph:
