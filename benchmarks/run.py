@@ -94,10 +94,20 @@ def bench_files(ref: Path, files: int, work: Path) -> list[tuple[str, str, str, 
     return compare(files, ref / "bin" / "dvc", work)
 
 
+def bench_exps(ref: Path, count: int, work: Path) -> list[tuple[str, str, str, str]]:
+    """``exp show`` cold/warm and ``exp remove -A`` over COUNT experiments of one baseline (``exps_bench.py``)."""
+    sys.path.insert(0, str(HERE))
+    from exps_bench import compare
+
+    return compare(count, ref / "bin" / "dvc", work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
-    parser.add_argument("--only", default="sweep,status,live,files", help="comma list of: sweep, status, live, files")
+    parser.add_argument(
+        "--only", default="sweep,status,live,files,exps", help="comma list of: sweep, status, live, files, exps"
+    )
     parser.add_argument("--files", type=int, default=None, help="files for the 'files' scenario (default 100,000)")
     opts = parser.parse_args()
     ref = reference_venv()
@@ -115,6 +125,8 @@ def main() -> None:
             rows += bench_live(ref, 2000)
         if "files" in only:
             rows += bench_files(ref, opts.files or (10_000 if opts.quick else 100_000), work)
+        if "exps" in only:
+            rows += bench_exps(ref, 1_000 if opts.quick else 10_000, work)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'scenario':<{width}}  {'DVC 3.67.1':>12}  {'jupyter-exp':>12}  {'ratio':>7}")
     for name, theirs, ours, ratio in rows:

@@ -33,12 +33,10 @@ def list_experiments(
 
 
 def _drop(git: Git, infos: Iterable[ExpRef], refs: dict[ExpRef, str]) -> list[str]:
-    removed = []
-    tips = set()
-    for info in infos:
-        tips.add(refs[info])
-        git.delete_ref(str(info))
-        removed.append(info.name)
+    chosen = list(infos)
+    tips = {refs[info] for info in chosen}
+    git.delete_refs(str(info) for info in chosen)
+    removed = [info.name for info in chosen]
     for special in (EXEC_APPLY, EXEC_CHECKPOINT):
         if git.get_ref(special) in tips:
             git.delete_ref(special)

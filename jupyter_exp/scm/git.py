@@ -398,6 +398,17 @@ class Git:
     def delete_ref(self, ref: str) -> None:
         self.repo.refs.remove_if_equals(ref.encode(), None)
 
+    def delete_refs(self, refs: Iterable[str]) -> None:
+        """Delete many refs with one rewrite of ``packed-refs`` (deleting one at a time rewrites it
+        per ref: 22 s for 1,000 packed experiment refs), then the loose ref files there are (dulwich
+        would create and remove a lock folder for each ref that has none: 8 s more)."""
+        refs = list(refs)
+        packed = self.repo.refs.get_packed_refs()
+        self.repo.refs.add_packed_refs({ref.encode(): None for ref in refs if ref.encode() in packed})
+        for ref in refs:
+            if os.path.lexists(self.common_dir / ref):
+                self.repo.refs.remove_if_equals(ref.encode(), None)
+
     # ------------------------------------------------------------------ workspace
     def _ignore_manager(self) -> IgnoreFilterManager:
         from dulwich.ignore import IgnoreFilterManager

@@ -12,7 +12,7 @@ from jupyter_exp.experiments.refs import ExpRef
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import Git
 
-from .conftest import git
+from .conftest import fsck, git
 
 N = 1000
 
@@ -54,3 +54,22 @@ def test_show_scales_to_a_thousand_experiments(project: Path) -> None:
     assert [r.rev for r in again.rows] == [r.rev for r in table.rows]
     assert warm < 1.0, f"warm exp show of {N} experiments took {warm:.2f}s (cold: {cold:.2f}s)"
     assert "refs/exps" in git(project, "for-each-ref", "--count=1", "--format=%(refname)", "refs/exps")
+
+
+def test_removing_hundreds_of_packed_and_loose_experiments_keeps_everything_else(project: Path) -> None:
+    """``remove`` rewrites packed-refs once: packed and loose experiment refs go, other refs stay."""
+    head = make_experiments(project, 300)
+    git(project, "tag", "v1")
+    git(project, "pack-refs", "--all")  # most refs packed, as git gc leaves them ...
+    g = Git(project)
+    base = g.flatten(head)
+    loose = g.commit_tree(g.write_tree(base), [head], "dvc: commit experiment loose")
+    g.set_ref(str(ExpRef(head, "loose-one")), loose)  # ... and one loose, as exp run writes them
+    exps = Experiments(Pipeline(project), g)
+    assert sorted(exps.remove(["exp-00007", "loose-one"])) == ["exp-00007", "loose-one"]
+    names = git(project, "for-each-ref", "--format=%(refname:short)", "refs/exps").split()
+    assert len(names) == 299 and not any(n.endswith(("exp-00007", "loose-one")) for n in names)
+    assert len(exps.remove(all_commits=True)) == 299
+    assert git(project, "for-each-ref", "refs/exps") == ""
+    assert git(project, "rev-parse", "v1") == head and git(project, "rev-parse", "HEAD") == head
+    fsck(project)
