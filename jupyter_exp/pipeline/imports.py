@@ -159,8 +159,9 @@ def _url_fs(url: str) -> tuple[Any, str]:
         raise ImportSourceError(f"cannot read '{url}': {exc}") from exc
 
 
-def _url_entry(url: str, hasher: Callable[[str], HashInfo]) -> dict[str, Any]:
-    """The ``deps`` entry describing what ``url`` holds now: md5 for local data, else the store's etag."""
+def _url_entry(url: str, hasher: Callable[[str], HashInfo]) -> dict[str, Any] | None:
+    """The ``deps`` entry describing what ``url`` holds now: md5 for local data, else the store's etag;
+    None for a store with no etag, whose data is then versioned by the md5 of the downloaded copy."""
     fs, fs_path = _url_fs(url)
     if not fs.exists(fs_path):
         raise ImportSourceError(f"'{url}' does not exist")
@@ -169,7 +170,7 @@ def _url_entry(url: str, hasher: Callable[[str], HashInfo]) -> dict[str, Any]:
     info = fs.info(fs_path)
     etag = next((info[k] for k in ("ETag", "etag", "md5", "checksum") if info.get(k)), None)
     if etag is None:
-        raise ImportSourceError(f"'{url}' has no etag or checksum to tell its versions apart")
+        return None
     return {"etag": str(etag).strip('"'), "size": info.get("size"), "path": url}
 
 
@@ -305,7 +306,11 @@ def import_url(pipeline: Pipeline, url: str, *, out: str | None, cwd: Path, forc
     pipeline.log(f"Importing '{url}' -> '{target.relative_to(pipeline.root).as_posix()}'")
     dep = _url_entry(url, pipeline.hasher.hash)
     info = _place(pipeline, target, lambda dest: _download_url(url, dest), recorded=None, force=force)
-    return _write_dvcfile(pipeline, target, dep, info)
+    return _write_dvcfile(pipeline, target, dep or _content_entry(url, info), info)
+
+
+def _content_entry(url: str, info: HashInfo) -> dict[str, Any]:
+    return {**_out_entry(info), "path": url}
 
 
 def _import_stage(pipeline: Pipeline, target: str, cwd: Path) -> Stage:
@@ -360,6 +365,11 @@ def update(pipeline: Pipeline, target: str, *, rev: str | None, cwd: Path, force
             return False
         pipeline.log(f"Importing '{dep['path']}' -> '{out.path}'")
         info = _place(pipeline, full, lambda d: _download_url(dep["path"], d), recorded=recorded, force=force)
+        if new_dep is None:  # no etag: the copy's md5 says whether it changed
+            new_dep = _content_entry(dep["path"], info)
+            if new_dep == dep:
+                pipeline.log(f"'{stage.dvcfile}' didn't change, skipping")
+                return False
     _write_dvcfile(pipeline, full, new_dep, info)
     return True
 
@@ -391,6 +401,8 @@ def source_status(pipeline: Pipeline, stage: Stage) -> dict[str, str]:
         current = _url_entry(url, pipeline.hasher.hash)
     except ImportSourceError:
         return {url: "deleted"}
+    if current is None:  # versioned by content: only `update` (which downloads) can tell
+        return {}
     key = "md5" if "md5" in dep else "etag"
     return {url: "modified"} if current.get(key) != dep.get(key) else {}
 

@@ -252,3 +252,23 @@ def test_pull_brings_imports_from_their_source_and_push_leaves_them_out(
     assert (git_repo / "data/data.xml").read_text() == "<v1/>\n"
     assert (git_repo / "own.txt").read_text() == "mine\n"
     assert our_status(run_cli) == dvc_status(git_repo) == {}
+
+
+def test_import_url_from_an_fsspec_store_without_etags(git_repo: Path, run_cli: CliRunner) -> None:
+    """memory:// (any fsspec store): with no etag, the copy's md5 records its version."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/table.csv", b"a,b\n1,2\n")
+    ok(run_cli("import-url", "memory://bucket/table.csv"))
+    assert (git_repo / "table.csv").read_bytes() == b"a,b\n1,2\n"
+    text = (git_repo / "table.csv.dvc").read_text()
+    assert "path: memory://bucket/table.csv" in text and "frozen: true" in text
+    assert our_status(run_cli) == {}
+    assert "Everything is up to date." in ok(run_cli("update", "table.csv.dvc"))
+    assert (git_repo / "table.csv.dvc").read_text() == text
+    fs.pipe("/bucket/table.csv", b"a,b\n3,4\n")
+    assert "Updated: table.csv.dvc" in ok(run_cli("update", "table.csv.dvc"))
+    assert (git_repo / "table.csv").read_bytes() == b"a,b\n3,4\n"
+    assert our_status(run_cli) == {}
+    fs.rm("/bucket", recursive=True)
