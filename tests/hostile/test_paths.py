@@ -109,3 +109,21 @@ def test_the_api_and_the_magics_path_use_the_same_check(git_repo: Path) -> None:
 def test_a_data_file_pointing_outside_is_refused(git_repo: Path, run_cli, outside: Path) -> None:
     (git_repo / "evil.dvc").write_text("outs:\n- md5: d41d8cd98f00b204e9800998ecf8427e\n  path: ../elsewhere/keep.txt\n")
     refused(run_cli("checkout"), "'evil.dvc'", "path is outside of repository")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["-o", "d/f"], "the output paths overlap"),
+        (["-d", "o.txt", "-o", "o.txt"], "depends on its own output"),
+        (["-o", "x", "-o", "x"], "declared twice"),
+    ],
+    ids=["overlap", "self-dep", "twice"],
+)
+def test_stage_add_refuses_a_graph_the_next_command_would_refuse(
+    git_repo: Path, run_cli, options: list[str], message: str
+) -> None:
+    commit_files(git_repo, {"dvc.yaml": "stages:\n  whole: {cmd: mkdir -p d, outs: [d]}\n"}, "a pipeline")
+    refused(run_cli("stage", "add", "-n", "bad", *options, "echo"), message)
+    assert (git_repo / "dvc.yaml").read_text() == "stages:\n  whole: {cmd: mkdir -p d, outs: [d]}\n"
+    assert run_cli("status").code == 0
