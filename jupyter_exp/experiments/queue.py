@@ -43,12 +43,14 @@ from jupyter_exp.experiments.commit import CommitLock, conflict_error
 from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
 from jupyter_exp.experiments.run import ExpResult, Runner, overrides_by_file
 from jupyter_exp.fsutil import atomic_write_text
+from jupyter_exp.live.checkpoint import pid_alive
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import FileEntry, Git
 
 Log = Callable[[str], None]
 QUEUE_NAMESPACE = f"{CELERY_NAMESPACE}/jupyter-exp"
 RUNS_DIR = Path(".dvc", "tmp", "jupyter-exp", "queue")
+WORKER_PID = "worker.pid"
 _TITLE = "jupyter-exp: queued experiment"
 _STATES = ("queued", "failed")
 _WORKER = "from jupyter_exp.experiments.queue import worker_main; worker_main()"
@@ -216,9 +218,25 @@ class Worker:
         return self.workdir / "ws"
 
 
+def remove_abandoned_workspaces(runs_dir: Path) -> None:
+    """Delete the workspaces of runs whose ``--run-all`` process and worker are both gone (killed: they
+    could not clean up); a workspace is named ``<entry>-<pid of the run-all>-<random>`` and holds
+    ``worker.pid`` once its worker started."""
+    for workdir in runs_dir.iterdir():
+        parts = workdir.name.split("-")
+        if not (workdir.is_dir() and len(parts) == 3 and parts[1].isdigit()) or pid_alive(int(parts[1])):
+            continue
+        try:
+            worker = int((workdir / WORKER_PID).read_text())
+        except (OSError, ValueError):
+            worker = None
+        if worker is None or not pid_alive(worker):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
     """A workspace with the queued commit's files whose Git objects and refs are the main repository's."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-", dir=runs_dir))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-{os.getpid()}-", dir=runs_dir))
     try:
         _populate(git, cache_dir, entry, workdir / "ws")
     except BaseException:
@@ -361,6 +379,7 @@ def run_all(
         return executor.run(pipeline, git, todo, jobs=jobs, log=log, stop=stop)
     runs_dir = git.root / RUNS_DIR
     runs_dir.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_workspaces(runs_dir)
     cache_dir = pipeline.cache.cache_dir.resolve()
     pending = list(todo)
     running: list[Worker] = []
@@ -415,6 +434,7 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
 def worker_main() -> None:
     """Entry point of a worker process: ``python -c ... <spec.json>`` runs one queued experiment."""
     spec = json.loads(Path(sys.argv[1]).read_text())
+    Path(sys.argv[1]).with_name(WORKER_PID).write_text(str(os.getpid()))
     outcome = _execute(spec)
     atomic_write_text(spec["result"], json.dumps(outcome))
     sys.exit(130 if outcome.get("interrupted") else 1 if "error" in outcome else 0)
