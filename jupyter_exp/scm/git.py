@@ -1,149 +1,39 @@
 """The Git layer: commits, trees and refs through dulwich, never the ``git`` binary.
 
+``Git`` is revisions, refs and commits here, the work tree scan in ``workspace.py``, object and ref
+transfer in ``transfer.py``; ``trees.py`` holds the read-only views of a commit.
+
 Experiments live on custom refs and are committed straight from the workspace files, so nothing here
 moves HEAD, the index or a branch unless asked to by name (``set_ref``).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
-import stat
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import NotARepoError, RefRaceError, SCMError
+from jupyter_exp.scm.transfer import Transfer
+from jupyter_exp.scm.trees import TREE_MODE, CommitInfo, FileEntry, GitTree, TreeAtCommit
+from jupyter_exp.scm.workspace import WorkspaceScan
 
 if TYPE_CHECKING:
-    from dulwich.ignore import IgnoreFilterManager
-    from dulwich.objects import Tree
     from dulwich.repo import Repo as DulwichRepo
 
 __all__ = ["CommitInfo", "Git", "GitTree", "FileEntry", "TreeAtCommit"]
 
-#: (mode, blob sha) of one file in a tree, keyed by its POSIX path.
-FileEntry = tuple[int, bytes]
-
 _SHA_RE = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _SUFFIX_RE = re.compile(r"^(?P<base>.*?)(?P<ops>(?:[~^][0-9]*)*)$")
-_TREE_MODE = stat.S_IFDIR
 _DEFAULT_IDENTITY = b"jupyter-exp <jupyter-exp@localhost>"
 
 
-@dataclass(frozen=True)
-class CommitInfo:
-    """What the experiments layer needs from a commit, without dulwich types."""
-
-    sha: str
-    message: str
-    parents: tuple[str, ...]
-    time: datetime
-    author: str
-    tree: str
-
-
-class GitTree:
-    """:class:`jupyter_exp.fsutil.TreeReader` over a commit's tree; subtrees are read on first use."""
-
-    def __init__(self, store: Any, tree_sha: bytes) -> None:
-        self._store = store
-        self.sha = tree_sha.decode()
-        self._dirs: dict[str, dict[str, FileEntry]] = {}
-        self._root_sha = tree_sha
-
-    def _listing(self, dirpath: str) -> dict[str, FileEntry] | None:
-        """Entries of a directory (``""`` is the root), or None when it is not a directory."""
-        if dirpath in self._dirs:
-            return self._dirs[dirpath]
-        if dirpath == "":
-            sha = self._root_sha
-        else:
-            parent, _, name = dirpath.rpartition("/")
-            listing = self._listing(parent)
-            entry = listing.get(name) if listing is not None else None
-            if entry is None or not stat.S_ISDIR(entry[0]):
-                return None
-            sha = entry[1]
-        tree: Tree = self._store[sha]
-        result = {item.path.decode(): (item.mode, item.sha) for item in tree.iteritems()}
-        self._dirs[dirpath] = result
-        return result
-
-    def entry(self, path: str) -> FileEntry | None:
-        """(mode, sha) of ``path`` or None when it does not exist."""
-        path = path.strip("/")
-        if not path or path == ".":
-            return (_TREE_MODE, self._root_sha)
-        parent, _, name = path.rpartition("/")
-        listing = self._listing(parent)
-        return None if listing is None else listing.get(name)
-
-    def read_bytes(self, path: str) -> bytes:
-        entry = self.entry(path)
-        if entry is None or stat.S_ISDIR(entry[0]):
-            raise FileNotFoundError(f"'{path}' is not a file in tree {self.sha[:7]}")
-        return self._store[entry[1]].as_raw_string()
-
-    def exists(self, path: str) -> bool:
-        return self.entry(path) is not None
-
-    def isdir(self, path: str) -> bool:
-        entry = self.entry(path)
-        return entry is not None and stat.S_ISDIR(entry[0])
-
-    def listdir(self, path: str) -> list[str]:
-        listing = self._listing(path.strip("/").removeprefix("."))
-        if listing is None:
-            raise NotADirectoryError(f"'{path}' is not a directory in tree {self.sha[:7]}")
-        return sorted(listing)
-
-    def walk_files(self, path: str = "") -> Iterator[tuple[str, int, bytes]]:
-        """Every file under ``path``: (POSIX path, mode, blob sha)."""
-        base = path.strip("/")
-        listing = self._listing(base)
-        if listing is None:
-            return
-        for name, (mode, sha) in sorted(listing.items()):
-            child = f"{base}/{name}" if base else name
-            if stat.S_ISDIR(mode):
-                yield from self.walk_files(child)
-            elif not _is_gitlink(mode):
-                yield child, mode, sha
-
-
-class TreeAtCommit(NamedTuple):
-    """A commit's files with its time and parents (see :meth:`Git.tree_at_commit`)."""
-
-    tree: GitTree
-    time: int  # commit time, seconds since the epoch
-    tz: int  # commit timezone offset, seconds
-    parents: list[str]
-
-
-def _is_gitlink(mode: int) -> bool:
-    return stat.S_IFMT(mode) == 0o160000
-
-
-def _file_mode(st: os.stat_result) -> int:
-    if stat.S_ISLNK(st.st_mode):
-        return 0o120000
-    return 0o100755 if st.st_mode & 0o111 else 0o100644
-
-
-def _mtime_ns(value: int | float | tuple[int, int]) -> int:
-    if isinstance(value, tuple):
-        return value[0] * 1_000_000_000 + value[1]
-    return int(value * 1_000_000_000)
-
-
-class Git:
+class Git(WorkspaceScan, Transfer):
     """One Git repository (work tree at ``root``), opened with dulwich."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -409,112 +299,6 @@ class Git:
             if os.path.lexists(self.common_dir / ref):
                 self.repo.refs.remove_if_equals(ref.encode(), None)
 
-    # ------------------------------------------------------------------ workspace
-    def _ignore_manager(self) -> IgnoreFilterManager:
-        from dulwich.ignore import IgnoreFilterManager
-
-        return IgnoreFilterManager.from_repo(self.repo)
-
-    def is_ignored(self, path: str) -> bool:
-        """True when Git ignores ``path`` (relative to the root), as ``git check-ignore`` says."""
-        path = Path(path).as_posix().strip("/")
-        if (self.root / path).is_dir():
-            path += "/"
-        return bool(self._ignore_manager().is_ignored(path))
-
-    def tracked(self, paths: Iterable[str]) -> set[str]:
-        """Those of ``paths`` (POSIX, relative to the root) that the Git index tracks."""
-        index = self.repo.open_index()
-        return {path for path in paths if path.encode() in index}
-
-    def workspace_files(
-        self, *, write: bool = False, under: Iterable[str] | None = None
-    ) -> dict[str, FileEntry]:
-        """The files a commit of the workspace holds: tracked files as on disk + untracked, not ignored.
-
-        Blob ids of tracked files whose stat matches the index are taken from the index (no read);
-        ``write`` stores new blobs in the object database. ``under`` limits the scan to those paths.
-        """
-        from dulwich.index import ConflictedIndexEntry
-        from dulwich.objects import Blob
-
-        store = self.repo.object_store
-        index = self.repo.open_index()
-        index_path = Path(self.repo.index_path())
-        index_mtime_ns = index_path.stat().st_mtime_ns if index_path.exists() else 0
-        ignore = self._ignore_manager()
-        roots = None if under is None else [Path(p).as_posix().strip("/") for p in under]
-
-        def wanted(path: str) -> bool:
-            return roots is None or any(path == r or path.startswith(r + "/") for r in roots)
-
-        def blob_id(full: str, st: os.stat_result, tracked: Any) -> bytes:
-            if (
-                tracked is not None
-                and not stat.S_ISLNK(st.st_mode)
-                and tracked.size == st.st_size
-                and _mtime_ns(tracked.mtime) == st.st_mtime_ns
-                and st.st_mtime_ns < index_mtime_ns
-            ):
-                return tracked.sha
-            data = os.readlink(full).encode() if stat.S_ISLNK(st.st_mode) else Path(full).read_bytes()
-            blob = Blob.from_string(data)
-            if write and blob.id not in store:
-                store.add_object(blob)
-            return blob.id
-
-        result: dict[str, FileEntry] = {}
-        tracked_entries: dict[str, Any] = {}
-        for raw_path, entry in index.items():
-            if isinstance(entry, ConflictedIndexEntry) or _is_gitlink(entry.mode):
-                continue
-            tracked_entries[raw_path.decode()] = entry
-        for path, entry in tracked_entries.items():
-            if not wanted(path):
-                continue
-            full = os.path.join(self.root, path)
-            try:
-                st = os.lstat(full)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                continue
-            result[path] = (_file_mode(st), blob_id(full, st, entry))
-
-        def scan(rel_dir: str) -> None:
-            full_dir = os.path.join(self.root, rel_dir) if rel_dir else str(self.root)
-            try:
-                entries = list(os.scandir(full_dir))
-            except (FileNotFoundError, NotADirectoryError):
-                return
-            for item in entries:
-                rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
-                if item.is_dir(follow_symlinks=False):
-                    if item.name == ".git" or os.path.exists(os.path.join(item.path, ".git")):
-                        continue
-                    if ignore.is_ignored(rel + "/") and ignore.may_prune_directory(rel + "/"):
-                        continue
-                    scan(rel)
-                elif rel not in tracked_entries and wanted(rel) and not ignore.is_ignored(rel):
-                    st = item.stat(follow_symlinks=False)
-                    result[rel] = (_file_mode(st), blob_id(item.path, st, None))
-
-        if roots is None:
-            scan("")
-        else:
-            for root in roots:
-                if (self.root / root).is_dir():
-                    scan(root)
-                elif (
-                    root
-                    and root not in tracked_entries
-                    and (self.root / root).is_file()
-                    and not ignore.is_ignored(root)
-                ):
-                    st = os.lstat(self.root / root)
-                    result[root] = (_file_mode(st), blob_id(str(self.root / root), st, None))
-        return result
-
     def write_blob(self, data: bytes) -> bytes:
         """Store ``data`` as a blob (when new); returns its sha, as a :data:`FileEntry` holds it."""
         from dulwich.objects import Blob
@@ -527,50 +311,6 @@ class Git:
     def read_blob(self, sha: bytes) -> bytes:
         """Content of the blob ``sha`` (as a :data:`FileEntry` holds it)."""
         return self.repo.object_store[sha].as_raw_string()
-
-    def export_objects(self, commits: Iterable[str], *, exclude: Iterable[str] = ()) -> bytes:
-        """The ``commits`` with their trees and blobs (not their parents), as bytes for
-        :meth:`import_objects` in another repository: how a Dask task carries its Git objects.
-
-        Objects in ``exclude`` are left out, and so is everything under an excluded tree (the other side
-        has it). The format, ``<type> <size>\\n<raw>`` records compressed, is dulwich-version independent.
-        """
-        store = self.repo.object_store
-        seen = {sha.encode() for sha in exclude}
-        out = bytearray()
-        todo = [sha.encode() for sha in commits]
-        while todo:
-            obj_id = todo.pop()
-            if obj_id in seen:
-                continue
-            seen.add(obj_id)
-            obj = store[obj_id]
-            raw = obj.as_raw_string()
-            out += b"%d %d\n" % (obj.type_num, len(raw))
-            out += raw
-            if obj.type_name == b"commit":
-                todo.append(obj.tree)
-            elif obj.type_name == b"tree":
-                todo.extend(item.sha for item in obj.iteritems() if not _is_gitlink(item.mode))
-        return zlib.compress(bytes(out), 1)
-
-    def import_objects(self, data: bytes) -> list[str]:
-        """Store the objects :meth:`export_objects` wrote (those missing, in one pack); returns every sha."""
-        from dulwich.objects import ShaFile
-
-        raw = zlib.decompress(data)
-        objects = []
-        pos = 0
-        while pos < len(raw):
-            end = raw.index(b"\n", pos)
-            type_num, size = (int(part) for part in raw[pos:end].split())
-            objects.append(ShaFile.from_raw_string(type_num, raw[end + 1 : end + 1 + size]))
-            pos = end + 1 + size
-        store = self.repo.object_store
-        new = [(obj, None) for obj in objects if obj.id not in store]
-        if new:
-            store.add_objects(new)
-        return [obj.id.decode() for obj in objects]
 
     def add_linked_workspace(self, path: Path, *, files_of: str, head: str) -> None:
         """Check out the files of commit ``files_of`` into the new folder ``path``, with HEAD detached at
@@ -609,13 +349,13 @@ class Git:
                 siblings = children.setdefault(grand, {})
                 if dname in siblings:
                     break
-                siblings[dname] = (_TREE_MODE, b"")
+                siblings[dname] = (TREE_MODE, b"")
                 parent = grand
 
         def build(dirpath: str) -> bytes:
             tree = Tree()
             for name, (mode, sha) in children.get(dirpath, {}).items():
-                if mode == _TREE_MODE:
+                if mode == TREE_MODE:
                     sha = build(f"{dirpath}/{name}" if dirpath else name)
                 tree.add(name.encode(), mode, sha)
             if tree.id not in store:
@@ -663,85 +403,6 @@ class Git:
             }
             files.update(self.workspace_files(write=True, under=roots))
         return self.commit_tree(self.write_tree(files), [parent], message)
-
-    def dirty_paths(self) -> list[str]:
-        """Paths whose workspace content differs from HEAD (changed, added or deleted), sorted."""
-        workspace = self.workspace_files()
-        try:
-            head = self.flatten(self.head())
-        except SCMError:
-            head = {}
-        changed = {p for p, e in workspace.items() if head.get(p) != e}
-        changed.update(p for p in head if p not in workspace)
-        return sorted(changed)
-
-    # -------------------------------------------------------------------- remotes
-    def _remote_url(self, remote: str) -> str:
-        config = self.repo.get_config()
-        try:
-            return config.get((b"remote", remote.encode()), b"url").decode()
-        except KeyError:
-            return remote
-
-    def remote_refs(self, remote: str, prefix: str = "refs/") -> dict[str, str]:
-        """Refs under ``prefix`` on a Git remote (name from .git/config, path or URL)."""
-        from dulwich.client import get_transport_and_path
-
-        client, path = get_transport_and_path(self._remote_url(remote), config=self.repo.get_config_stack())
-        refs = client.get_refs(path)
-        refs = getattr(refs, "refs", refs)
-        return {
-            k.decode(): v.decode() for k, v in refs.items() if k.decode().startswith(prefix) and v is not None
-        }
-
-    def push_refs(
-        self, remote: str, refs: Iterable[str], *, force: bool = False, delete: bool = False
-    ) -> None:
-        """Push (or delete with ``delete``) the given refs to the same names on ``remote``."""
-        from dulwich import porcelain
-
-        specs = [f":{ref}" if delete else f"{'+' if force else ''}{ref}:{ref}" for ref in refs]
-        if not specs:
-            return
-        err = io.BytesIO()
-        try:
-            porcelain.push(
-                self.repo, self._remote_url(remote), specs, outstream=io.BytesIO(), errstream=err, force=force
-            )
-        except Exception as exc:
-            detail = err.getvalue().decode("utf-8", "replace").strip()
-            raise SCMError(f"Pushing to Git remote '{remote}' failed: {exc} {detail}".strip()) from exc
-
-    def fetch_refs(
-        self, remote: str, select: Callable[[str], bool], *, force: bool = False
-    ) -> dict[str, str]:
-        """Fetch the remote refs for which ``select(ref)`` is true into the same local names."""
-        from dulwich.client import get_transport_and_path
-
-        client, path = get_transport_and_path(self._remote_url(remote), config=self.repo.get_config_stack())
-        chosen: dict[str, str] = {}
-
-        def determine_wants(remote_refs: dict[bytes, bytes | None], depth: int | None = None) -> list[bytes]:
-            for name, sha in remote_refs.items():
-                if sha is not None and select(name.decode()):
-                    chosen[name.decode()] = sha.decode()
-            return [
-                sha.encode() for sha in set(chosen.values()) if sha.encode() not in self.repo.object_store
-            ]
-
-        try:
-            client.fetch(path, self.repo, determine_wants=determine_wants)
-        except Exception as exc:
-            raise SCMError(f"Fetching from Git remote '{remote}' failed: {exc}") from exc
-        for ref, sha in chosen.items():
-            old = self.get_ref(ref)
-            if old == sha:
-                continue
-            if old and not force and not self.is_ancestor(old, sha):
-                raise SCMError(f"Git ref '{ref}' differs locally and on '{remote}'; use force to replace it")
-            self.set_ref(ref, sha)
-        return chosen
-
 
 def _identity(config: Any, kind: str) -> bytes:
     """``Name <email>`` as git picks it: GIT_<KIND>_NAME/EMAIL, then user.name/email.
