@@ -17,7 +17,8 @@ DVC 2.0's module functions work too: ``init("logs")``, ``log("loss", value)``, `
 from __future__ import annotations
 
 from jupyter_exp.live.checkpoint import pid_alive, signal_checkpoint
-from jupyter_exp.live.logger import Live, get_step, init, log, make_checkpoint, next_step
+from jupyter_exp.live.default import get_step, init, log, make_checkpoint, next_step
+from jupyter_exp.live.logger import Live
 from jupyter_exp.live.tsv import Row, TailChunk, read_tsv, tail_tsv
 from jupyter_exp.protocol import signal_path as checkpoint_signal_path
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from jupyter_exp.errors import LiveError
 from jupyter_exp.live.checkpoint import checkpoint_requested, signal_checkpoint
+from jupyter_exp.live.tsv import drop_partial_line, last_logged_step
 from jupyter_exp.protocol import (
     ENV_LIVE_HTML,
     ENV_LIVE_PATH,
@@ -366,7 +367,7 @@ class Live:
             raise LiveError(f"metric {name!r} conflicts with the metrics under {name + '/'!r}")
         path = os.path.join(self._root, *parts) + ".tsv"
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        existing = _drop_partial_line(path)
+        existing = drop_partial_line(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # kept open for the run
         if existing == 0:
             _write(fd, f"timestamp\tstep\t{leaf}\n".encode())
@@ -410,7 +411,7 @@ class Live:
                 raise LiveError(f"{self._summary_path}: cannot resume from this summary: {exc}") from exc
             self._tree.update(_copy_tree(previous))
         else:
-            last_step = _last_step_in_tsvs(self._root)
+            last_step = last_logged_step(self._root)
         if last_step is not None:
             self._step = last_step + 1
         self._tree["step"] = self._step
@@ -471,101 +472,8 @@ def _copy_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _copy_tree(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
 
 
-def _drop_partial_line(path: str) -> int:
-    """Cut a half-written last row (a process killed mid-write) so appended rows start on a new line;
-    returns the file's size afterwards (0 when it does not exist)."""
-    try:
-        with open(path, "rb+") as fobj:
-            size = fobj.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0
-            fobj.seek(size - 1)
-            if fobj.read(1) == b"\n":
-                return size
-            block = min(size, 65536)
-            fobj.seek(size - block)
-            tail = fobj.read(block)
-            size = size - block + tail.rfind(b"\n") + 1
-            fobj.truncate(size)
-            return size
-    except FileNotFoundError:
-        return 0
-
-
-def _last_step_in_tsvs(folder: str) -> int | None:
-    """The highest step on the last row of any TSV under ``folder`` (resume without a summary)."""
-    best: int | None = None
-    for root, _dirs, files in os.walk(folder):
-        for file in files:
-            if not file.endswith(".tsv"):
-                continue
-            with open(os.path.join(root, file), "rb") as fobj:
-                size = fobj.seek(0, os.SEEK_END)
-                fobj.seek(max(0, size - 4096))
-                tail = fobj.read()
-            complete = tail[: tail.rfind(b"\n") + 1]  # a torn last row does not count
-            lines = [line for line in complete.splitlines() if line.strip()]
-            if not lines:
-                continue
-            fields = lines[-1].split(b"\t")
-            if len(fields) == 3 and fields[1].strip().isdigit():
-                step = int(fields[1])
-                best = step if best is None else max(best, step)
-    return best
-
-
-# -- module-level API (DVC 2.0's ``dvclive.init/log/next_step``): one default logger ----------------
-
-_default: Live | None = None
+# Every open logger, so the ones DVC 2.0 scripts never end are finished at exit.
 _open_loggers: weakref.WeakSet[Live] = weakref.WeakSet()
-
-
-def init(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    summary: bool | None = None,
-    html: bool | None = None,
-    resume: bool | None = None,
-) -> Live:
-    """Start the default logger (ending any previous one); ``path`` defaults to ``$DVCLIVE_PATH`` or ``dvclive``."""
-    global _default
-    if _default is not None:
-        _default.end()
-    _default = Live(path, summary=summary, html=html, resume=resume)
-    return _default
-
-
-def _get_default() -> Live:
-    global _default
-    if _default is None or _default._ended:
-        _default = Live()
-    return _default
-
-
-def log(name: str, value: Any, step: int | None = None) -> None:
-    """Log to the default logger; logging a metric twice in one step starts the next step (dvclive 0.x)."""
-    live = _get_default()
-    if name in live._step_names:
-        live.next_step()
-    live.log_metric(name, value, step)
-
-
-def next_step() -> None:
-    """Close the default logger's current step (see :meth:`Live.next_step`)."""
-    _get_default().next_step()
-
-
-def get_step() -> int:
-    """The default logger's current step."""
-    return _get_default().step
-
-
-def make_checkpoint() -> bool:
-    """Flush the default logger, then ask the runner for a checkpoint and wait for it (DVC 2.0's
-    ``dvc.api.make_checkpoint``). Without ``DVC_CHECKPOINT=1`` and ``DVC_ROOT`` this is a no-op."""
-    if _default is not None and not _default._ended:
-        _default.flush()
-    return signal_checkpoint()
 
 
 @atexit.register

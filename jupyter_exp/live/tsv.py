@@ -1,4 +1,5 @@
-"""Readers for the logger's TSV files (``timestamp<TAB>step<TAB><name>``), whole or incrementally.
+"""The logger's TSV files (``timestamp<TAB>step<TAB><name>``): readers, whole or incrementally, and the
+repairs a resumed run makes (a torn last row cut, the last step found).
 
 Both accept LF and CRLF line endings and the non-finite values the logger writes (``nan``, ``inf``,
 ``-inf``). The incremental reader lets a live plot poll a file that is still being appended to and
@@ -82,3 +83,46 @@ def _parse(data: bytes, path: str | os.PathLike[str], *, first_byte: int, comple
                 f"{os.fspath(path)}: {where} is not 'timestamp<TAB>step<TAB>value': {line[:80]!r}"
             ) from None
     return rows
+
+
+def drop_partial_line(path: str) -> int:
+    """Cut a half-written last row (a process killed mid-write) so appended rows start on a new line;
+    returns the file's size afterwards (0 when it does not exist)."""
+    try:
+        with open(path, "rb+") as fobj:
+            size = fobj.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            fobj.seek(size - 1)
+            if fobj.read(1) == b"\n":
+                return size
+            block = min(size, 65536)
+            fobj.seek(size - block)
+            tail = fobj.read(block)
+            size = size - block + tail.rfind(b"\n") + 1
+            fobj.truncate(size)
+            return size
+    except FileNotFoundError:
+        return 0
+
+
+def last_logged_step(folder: str) -> int | None:
+    """The highest step on the last row of any TSV under ``folder`` (resume without a summary)."""
+    best: int | None = None
+    for root, _dirs, files in os.walk(folder):
+        for file in files:
+            if not file.endswith(".tsv"):
+                continue
+            with open(os.path.join(root, file), "rb") as fobj:
+                size = fobj.seek(0, os.SEEK_END)
+                fobj.seek(max(0, size - 4096))
+                tail = fobj.read()
+            complete = tail[: tail.rfind(b"\n") + 1]  # a torn last row does not count
+            lines = [line for line in complete.splitlines() if line.strip()]
+            if not lines:
+                continue
+            fields = lines[-1].split(b"\t")
+            if len(fields) == 3 and fields[1].strip().isdigit():
+                step = int(fields[1])
+                best = step if best is None else max(best, step)
+    return best
