@@ -12,6 +12,7 @@ import {
   Column,
   columnsOf,
   ExpRow,
+  filterRows,
   labelOf,
   nextSort,
   parseParams,
@@ -24,6 +25,10 @@ import {
 } from './table';
 
 export const POLL_MS = 4000;
+/** Rows are drawn only around the visible window (a repository may have 10,000): same-height rows (24 px
+ * in the stylesheet, measured once drawn), spacer rows for the rest, so the scroll bar is the whole table's. */
+export const ROW_PX = 24;
+const OVERSCAN = 20;
 
 type Action = 'refresh' | 'apply' | 'branch' | 'remove' | 'compare' | 'queue' | 'run_all' | 'sweep';
 const BUTTONS: [Action, string, string][] = [
@@ -65,7 +70,19 @@ export class ExperimentsPanel extends Widget {
   private readonly count = el('span', { class: 'jx-count' });
   private readonly queueState = el('span', { class: 'jx-queue-state' });
   private readonly buttons = new Map<Action, HTMLButtonElement>();
+  private readonly filter = el('input', {
+    class: 'jx-filter jp-mod-styled',
+    type: 'search',
+    placeholder: 'Filter: name, or loss<0.5',
+    'aria-label': 'Filter experiments'
+  });
+  private readonly scroller = el('div', { class: 'jx-scroller', tabindex: '0', role: 'grid' });
   private rows: ExpRow[] = [];
+  private ordered: ExpRow[] = []; // sorted and filtered: what the table shows, top to bottom
+  private cursor = -1; // the keyboard's row in `ordered`
+  private drawn = '';
+  private rowPx = ROW_PX;
+  private best = new Map<string, number>();
   private rowsText = '';
   private shown = '';
   private columns: Column[] = [];
@@ -93,8 +110,12 @@ export class ExperimentsPanel extends Widget {
     const thead = el('thead');
     thead.append(this.head);
     table.append(thead, this.body);
-    const scroller = el('div', { class: 'jx-scroller' });
+    const scroller = this.scroller;
     scroller.append(table);
+    toolbar.append(this.filter);
+    this.filter.addEventListener('input', () => this.render());
+    scroller.addEventListener('scroll', () => this.drawRows());
+    scroller.addEventListener('keydown', event => this.onKey(event));
     const header = el('div', { class: 'jx-panel-header' });
     header.append(el('span', { class: 'jx-title' }, 'Experiments'), this.rootLabel);
     const footer = el('div', { class: 'jx-footer' });
@@ -109,10 +130,37 @@ export class ExperimentsPanel extends Widget {
     this.body.addEventListener('click', event => {
       const tr = (event.target as HTMLElement).closest<HTMLElement>('.jx-row');
       if (!tr) return;
-      const rev = tr.dataset.rev!;
-      if (!this.selected.delete(rev)) this.selected.add(rev);
-      this.render();
+      this.cursor = this.ordered.findIndex(r => r.rev === tr.dataset.rev);
+      this.toggle(tr.dataset.rev!);
     });
+  }
+
+  private toggle(rev: string): void {
+    if (!this.selected.delete(rev)) this.selected.add(rev);
+    this.render();
+  }
+
+  /** Arrows, Page Up/Down, Home/End move the keyboard's row; Space or Enter selects it. */
+  private onKey(event: KeyboardEvent): void {
+    const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowPx) - 1);
+    const moves: Record<string, number> = {
+      ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, End: Infinity, Home: -Infinity
+    };
+    if (event.key in moves) {
+      this.cursor = Math.max(0, Math.min(this.ordered.length - 1, this.cursor + moves[event.key]));
+      const header = this.head.getBoundingClientRect().height;
+      const top = header + this.cursor * this.rowPx;
+      if (top < this.scroller.scrollTop + header) this.scroller.scrollTop = top - header;
+      else if (top + this.rowPx > this.scroller.scrollTop + this.scroller.clientHeight) {
+        this.scroller.scrollTop = top + this.rowPx - this.scroller.clientHeight;
+      }
+      this.drawRows(true);
+    } else if ((event.key === ' ' || event.key === 'Enter') && this.ordered[this.cursor]) {
+      this.toggle(this.ordered[this.cursor].rev);
+    } else {
+      return;
+    }
+    event.preventDefault();
   }
 
   /** Load the rows and the queue state of the current folder's repository (one load at a time). */
@@ -181,7 +229,7 @@ export class ExperimentsPanel extends Widget {
 
   private render(): void {
     this.shown = JSON.stringify([this.rowsText, this.status, this.notRepo]);
-    const best = bestValues(this.rows, this.columns);
+    this.best = bestValues(this.rows, this.columns);
     const sort = this.sort;
     this.head.replaceChildren(
       ...this.columns.map(col => {
@@ -196,31 +244,17 @@ export class ExperimentsPanel extends Widget {
         return th;
       })
     );
-    const now = new Date();
-    this.body.replaceChildren(
-      ...sortRows(this.rows, sort).map(row => {
-        const tr = el('tr', {
-          class: `jx-row jx-${row.kind}` + (this.selected.has(row.rev) ? ' jx-selected' : '') + (row.error ? ' jx-failed' : ''),
-          'data-rev': row.rev,
-          'data-kind': row.kind,
-          title: row.error ?? ''
-        });
-        for (const col of this.columns) {
-          const td = el('td', { class: 'jx-td', 'data-col': col.id }, cellText(row, col, now));
-          const value = cellValue(row, col.id);
-          if (best.has(col.id) && value === best.get(col.id)) td.classList.add('jx-best');
-          tr.append(td);
-        }
-        return tr;
-      })
-    );
+    this.ordered = filterRows(sortRows(this.rows, sort), this.columns, this.filter.value);
+    this.cursor = Math.min(this.cursor, this.ordered.length - 1);
+    this.drawRows(true);
     if (this.notRepo) {
       const tr = el('tr', { class: 'jx-empty' });
       tr.append(el('td', {}, this.notRepo));
       this.body.replaceChildren(tr);
     }
     const queued = this.status?.queued ?? 0;
-    this.count.textContent = this.notRepo ? '' : `${this.rows.length} rows`;
+    const hidden = this.rows.length - this.ordered.length;
+    this.count.textContent = this.notRepo ? '' : `${this.rows.length} rows` + (hidden ? `, ${hidden} filtered out` : '');
     const run = this.status?.run;
     this.queueState.textContent = run?.running
       ? `queue running…`
@@ -228,6 +262,49 @@ export class ExperimentsPanel extends Widget {
         ? `${queued} queued` + (this.status!.failed ? `, ${this.status!.failed} failed` : '')
         : '';
     this.updateButtons();
+  }
+
+  /** The rows in and near the visible window, between spacers the height of the rows left out. */
+  private drawRows(force = false): void {
+    if (this.notRepo) return;
+    const height = this.scroller.clientHeight || 600;
+    const first = Math.max(0, Math.floor(this.scroller.scrollTop / this.rowPx) - OVERSCAN);
+    const last = Math.min(this.ordered.length, first + Math.ceil(height / this.rowPx) + 2 * OVERSCAN);
+    const key = `${first}:${last}`;
+    if (!force && key === this.drawn) return;
+    this.drawn = key;
+    const best = this.best;
+    const now = new Date();
+    const spacer = (rows: number) => {
+      const tr = el('tr', { class: 'jx-spacer', 'aria-hidden': 'true' });
+      tr.style.height = `${rows * this.rowPx}px`;
+      return tr;
+    };
+    const drawn = this.ordered.slice(first, last).map((row, offset) => {
+      const index = first + offset;
+      const tr = el('tr', {
+        class: `jx-row jx-${row.kind}` + (this.selected.has(row.rev) ? ' jx-selected' : '') +
+          (row.error ? ' jx-failed' : '') + (index === this.cursor ? ' jx-cursor' : ''),
+        'data-rev': row.rev,
+        'data-kind': row.kind,
+        'data-index': String(index),
+        'aria-selected': String(this.selected.has(row.rev)),
+        title: row.error ?? ''
+      });
+      for (const col of this.columns) {
+        const td = el('td', { class: 'jx-td', 'data-col': col.id }, cellText(row, col, now));
+        const value = cellValue(row, col.id);
+        if (best.has(col.id) && value === best.get(col.id)) td.classList.add('jx-best');
+        tr.append(td);
+      }
+      return tr;
+    });
+    this.body.replaceChildren(spacer(first), ...drawn, spacer(this.ordered.length - last));
+    const measured = drawn[0]?.getBoundingClientRect().height;
+    if (measured && Math.abs(measured - this.rowPx) > 0.01) {
+      this.rowPx = measured; // the theme's row height: spacers and scroll positions must use it
+      this.drawRows(true);
+    }
   }
 
   private updateButtons(): void {

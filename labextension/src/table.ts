@@ -267,3 +267,30 @@ export function queueSummary(run: QueueOutcome): { text: string; failed: boolean
   if (failed.length) text += `, ${failed.length} failed (${failed.map(r => `${r.name}: ${r.error}`).join('; ')})`;
   return { text, failed: failed.length > 0 };
 }
+
+const COMPARISON = /^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$/;
+
+/** The filter box, as the notebook widget reads it: `loss<0.5` compares a column (by key, label or id),
+ * anything else is a case-insensitive part of the name, label or rev. Workspace and baselines stay. */
+export function filterRows(rows: ExpRow[], columns: Column[], text: string): ExpRow[] {
+  const wanted = text.trim();
+  if (!wanted) return rows;
+  let matches = (row: ExpRow): boolean =>
+    [labelOf(row), row.name ?? '', row.rev].some(s => s.toLowerCase().includes(wanted.toLowerCase()));
+  const found = COMPARISON.exec(wanted);
+  const col = found && columns.find(c => [c.id, c.key, c.label].includes(found[1]));
+  if (found && col) {
+    const [, , op, target] = found;
+    const number = Number(target);
+    matches = row => {
+      const value = cellValue(row, col.id);
+      if (value === null) return false;
+      const order =
+        typeof value === 'number' && !Number.isNaN(number)
+          ? Math.sign(value - number)
+          : compareValues(String(value), target);
+      return { '<': order < 0, '<=': order <= 0, '>': order > 0, '>=': order >= 0, '!=': order !== 0 }[op] ?? order === 0;
+    };
+  }
+  return rows.filter(row => row.kind === 'workspace' || row.kind === 'baseline' || matches(row));
+}

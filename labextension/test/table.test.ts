@@ -7,6 +7,7 @@ import {
   columnsOf,
   compareValues,
   ExpRow,
+  filterRows,
   formatCreated,
   formatValue,
   labelOf,
@@ -251,5 +252,31 @@ describe('best trial', () => {
     const column = { id: 'Experiment', kind: 'info', file: '', key: 'Experiment', label: 'Experiment' } as const;
     expect(cellText(row, column)).toBe('├── s-3 ★');
     expect(cellText({ ...row, best_of: null }, column)).toBe('├── s-3');
+  });
+});
+
+describe('filterRows', () => {
+  const rows = [
+    row('w', 'workspace', { experiment: 'workspace', metrics: { 'm.json': { loss: 0.3 } } }),
+    row(BASE, 'baseline', { experiment: 'main', metrics: { 'm.json': { loss: 0.9 } } }),
+    row('a'.repeat(40), 'experiment', { name: 'fast-lr', experiment: '├── fast-lr', metrics: { 'm.json': { loss: 0.2 } } }),
+    row('c'.repeat(40), 'experiment', { name: 'slow-lr', experiment: '└── slow-lr', metrics: { 'm.json': { loss: 0.7 } } })
+  ];
+  const columns = columnsOf(rows);
+  const names = (text: string) => filterRows(rows, columns, text).map(labelOf);
+
+  it('keeps every row for an empty filter and the workspace and baselines always', () => {
+    expect(names('  ')).toEqual(['workspace', 'main', 'fast-lr', 'slow-lr']);
+    expect(names('nothing-matches')).toEqual(['workspace', 'main']);
+  });
+  it('matches part of a name, label or rev, ignoring case', () => {
+    expect(names('FAST')).toEqual(['workspace', 'main', 'fast-lr']);
+    expect(names('cccc')).toEqual(['workspace', 'main', 'slow-lr']);
+  });
+  it('compares a column named by its key, label or id', () => {
+    expect(names('loss<0.5')).toEqual(['workspace', 'main', 'fast-lr']);
+    expect(names('metrics:m.json:loss >= 0.7')).toEqual(['workspace', 'main', 'slow-lr']);
+    expect(names('loss=0.2')).toEqual(['workspace', 'main', 'fast-lr']);
+    expect(names('loss!=0.2')).toEqual(['workspace', 'main', 'slow-lr']);
   });
 });

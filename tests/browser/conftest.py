@@ -112,6 +112,13 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, app: str, app_args: list[st
     (notification / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}'
     )
+    # The checkout's built panel (make builds it) before whatever the venv has installed: JUPYTER_PATH comes
+    # first in Jupyter's search path, so the tests see this code.
+    built = REPO_ROOT / "jupyter_exp" / "labextension"
+    if (built / "package.json").exists():
+        (base / "checkout" / "labextensions").mkdir(parents=True)
+        (base / "checkout" / "labextensions" / "jupyter-exp").symlink_to(built)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(base / "checkout"), env.get("JUPYTER_PATH")]))
     log = base / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
