@@ -67,7 +67,7 @@ $(REF_VENV)/bin/papermill: $(REF_VENV)/bin/dvc
 
 test: $(TEST_STAMP) $(LABEXT) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill lint
 	cd labextension && $(JLPM) test --silent
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lab: $(BASE_STAMP) $(LABEXT)
 	$(BIN)/jupyter lab examples
