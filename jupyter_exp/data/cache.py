@@ -17,8 +17,9 @@ import shutil
 import socket
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate
@@ -515,10 +516,13 @@ def _each(calls: Sequence[Callable[[], T]], done: Callable[[int], None] | None =
                 done(index)
         return
     pool = ThreadPoolExecutor(max_workers=FILE_JOBS, thread_name_prefix="jupyter-exp-files")
+    window = 8 * FILE_JOBS  # futures in flight: a million at once cost ~1 GB
+    pending: deque[Future[T]] = deque()
     try:
-        futures = [pool.submit(call) for call in calls]
-        for index, future in enumerate(futures):
-            yield future.result()
+        for index in range(len(calls)):
+            while len(pending) < window and index + len(pending) < len(calls):
+                pending.append(pool.submit(calls[index + len(pending)]))
+            yield pending.popleft().result()
             if done is not None:
                 done(index)
     finally:
