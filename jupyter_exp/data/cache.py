@@ -14,18 +14,23 @@ import errno
 import hashlib
 import os
 import shutil
-import socket
 import stat
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate
 from pathlib import Path
-from typing import TypeVar
 
+from jupyter_exp.data.files import (
+    HOST,
+    NO_REFLINK,
+    each,
+    reflink,
+    remove_path,
+    tmp_beside,
+    writer_gone,
+)
 from jupyter_exp.errors import CacheError, DirtyWorkspaceError
 
 from .hashing import (
@@ -41,14 +46,6 @@ from .hashing import (
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 CACHE_MODE = 0o444
-_FICLONE = 0x40049409  # Linux ioctl: share extents between two files (btrfs, xfs, ...)
-# What FICLONE fails with where the file system (or the pair of them) cannot clone at all.
-_NO_REFLINK = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY})
-
-# Creating a file waits on the file system far more than on the CPU: threads place 1 KB files
-# 2.5x faster than one loop on this 2-core machine. Below this many files one loop is cheaper.
-FILE_JOBS = min(16, 4 * (os.cpu_count() or 1))
-PARALLEL_FILES = 64
 StateRow = tuple[int, int, int, str]  # (inode, mtime_ns, size, md5) for the state db
 
 _umask = os.umask(0)
@@ -66,55 +63,6 @@ class CheckoutResult:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.modified or self.deleted)
-
-
-def _tmp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-
-
-_HOST = socket.gethostname().replace("-", "_")
-STALE_AFTER = 24 * 3600.0  # a partial from another host (shared cache) is only removed when this old
-
-
-def _writer_gone(name: str, now: float, mtime: float) -> bool:
-    """Whether the writer of the temp file ``<host>-<pid>-<random>.tmp`` can no longer finish it."""
-    host, _, rest = name.partition("-")
-    pid_text = rest.partition("-")[0]
-    if host != _HOST or not pid_text.isdigit():
-        return now - mtime > STALE_AFTER
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _reflink(src: Path, dst: Path) -> None:
-    """Copy-on-write clone; raises OSError where the file system (or OS) cannot do it."""
-    try:
-        import fcntl
-    except ImportError as exc:  # not POSIX
-        raise OSError(errno.ENOTSUP, "reflink unsupported") from exc
-    if not hasattr(fcntl, "ioctl") or os.uname().sysname != "Linux":
-        raise OSError(errno.ENOTSUP, "reflink unsupported")
-    with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
-        try:
-            fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
-        except OSError:
-            fdst.close()
-            os.unlink(dst)
-            raise
-
-
-def _remove(path: Path) -> None:
-    """Delete a file, a symlink or a whole directory (read-only cache links included)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 class Cache:
@@ -158,7 +106,7 @@ class Cache:
             self._cleaned = True
             self.clean_partials()
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return self.tmp_dir / f"{_HOST}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+        return self.tmp_dir / f"{HOST}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
 
     def clean_partials(self) -> int:
         """Remove temp files whose writer is gone (a SIGKILL during ``add``); returns how many."""
@@ -170,7 +118,7 @@ class Cache:
             return 0
         for entry in entries:
             try:
-                if entry.name.endswith(".tmp") and _writer_gone(entry.name, now, entry.stat().st_mtime):
+                if entry.name.endswith(".tmp") and writer_gone(entry.name, now, entry.stat().st_mtime):
                     os.unlink(entry.path)
                     removed += 1
             except FileNotFoundError:
@@ -255,7 +203,7 @@ class Cache:
                 done = list(accumulate(e.size for e in entries))
                 report = None if progress is None else (lambda index: progress(done[index], total))
                 calls = [partial(self._store_file, abspath / e.relpath, e.md5) for e in entries]
-                self.hasher.state.put_files(row for rows in _each(calls, report) for row in rows)
+                self.hasher.state.put_files(row for rows in each(calls, report) for row in rows)
                 manifest = self.object_path(info.md5)
                 if not manifest.is_file():
                     self._write_object(manifest, manifest_bytes(entries))
@@ -352,9 +300,9 @@ class Cache:
         if self._no_reflink:
             raise OSError(errno.ENOTSUP, "reflink unsupported")
         try:
-            _reflink(src, dst)
+            reflink(src, dst)
         except OSError as exc:
-            if exc.errno in _NO_REFLINK:
+            if exc.errno in NO_REFLINK:
                 self._no_reflink = True
             raise
 
@@ -411,11 +359,11 @@ class Cache:
                 )
 
         if os.path.lexists(abspath) and abspath.is_dir() != hash_info.isdir:
-            _remove(abspath)  # the workspace holds a file where a directory goes, or the reverse
+            remove_path(abspath)  # the workspace holds a file where a directory goes, or the reverse
         if hash_info.isdir:
             abspath.mkdir(parents=True, exist_ok=True)  # even when the manifest lists no files
         for r in delete:
-            _remove(abspath / r)
+            remove_path(abspath / r)
         self._prune_empty_dirs(abspath, delete)
         todo = add + modify
         isexec = hash_info.isexec and not hash_info.isdir
@@ -426,7 +374,7 @@ class Cache:
             for r in todo
         ]
         report = None if progress is None else (lambda index: progress(index + 1, len(todo)))
-        self.hasher.state.put_files(list(_each(calls, report)))
+        self.hasher.state.put_files(list(each(calls, report)))
         if isexec and not todo:
             self._ensure_exec(abspath)
         return CheckoutResult(
@@ -468,7 +416,7 @@ class Cache:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir() and not target.is_symlink():
             target.rmdir()  # emptied by the deletions above
-        tmp = _tmp_beside(target)
+        tmp = tmp_beside(target)
         for kind in self.link_types:
             try:
                 if kind == "reflink":
@@ -501,29 +449,3 @@ class Cache:
     def changed(self, path: str | os.PathLike[str], hash_info: HashInfo) -> bool:
         """Whether the workspace ``path`` differs from ``hash_info`` (cheap: uses the state db)."""
         return self.hasher.changed(path, hash_info)
-
-
-T = TypeVar("T")
-
-
-def _each(calls: Sequence[Callable[[], T]], done: Callable[[int], None] | None = None) -> Iterator[T]:
-    """Results of ``calls`` in order, run on threads when there are many; ``done(index)`` is called
-    in the caller's thread as each result arrives. The first error stops what has not started."""
-    if len(calls) < PARALLEL_FILES:
-        for index, call in enumerate(calls):
-            yield call()
-            if done is not None:
-                done(index)
-        return
-    pool = ThreadPoolExecutor(max_workers=FILE_JOBS, thread_name_prefix="jupyter-exp-files")
-    window = 8 * FILE_JOBS  # futures in flight: a million at once cost ~1 GB
-    pending: deque[Future[T]] = deque()
-    try:
-        for index in range(len(calls)):
-            while len(pending) < window and index + len(pending) < len(calls):
-                pending.append(pool.submit(calls[index + len(pending)]))
-            yield pending.popleft().result()
-            if done is not None:
-                done(index)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from conftest import run_dvc
 
-from jupyter_exp.data.cache import PARALLEL_FILES, Cache
+from jupyter_exp.data.cache import Cache
+from jupyter_exp.data.files import PARALLEL_FILES
 from jupyter_exp.data.hashing import Hasher, HashInfo, manifest_bytes
 from jupyter_exp.data.state import StateDB
 from jupyter_exp.pipeline.repro import Pipeline

@@ -1,0 +1,99 @@
+"""File-system primitives under the cache: copy-on-write clones, removing trees, placing many files on
+threads, and telling the partial objects of a writer that is gone (killed, on this host) from live ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import socket
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+_FICLONE = 0x40049409  # Linux ioctl: share extents between two files (btrfs, xfs, ...)
+# What FICLONE fails with where the file system (or the pair of them) cannot clone at all.
+NO_REFLINK = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY})
+
+# Creating a file waits on the file system far more than on the CPU: threads place 1 KB files
+# 2.5x faster than one loop on this 2-core machine. Below this many files one loop is cheaper.
+FILE_JOBS = min(16, 4 * (os.cpu_count() or 1))
+PARALLEL_FILES = 64
+
+HOST = socket.gethostname().replace("-", "_")
+STALE_AFTER = 24 * 3600.0  # a partial from another host (shared cache) is only removed when this old
+
+
+def writer_gone(name: str, now: float, mtime: float) -> bool:
+    """Whether the writer of the temp file ``<host>-<pid>-<random>.tmp`` can no longer finish it."""
+    host, _, rest = name.partition("-")
+    pid_text = rest.partition("-")[0]
+    if host != HOST or not pid_text.isdigit():
+        return now - mtime > STALE_AFTER
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def reflink(src: Path, dst: Path) -> None:
+    """Copy-on-write clone; raises OSError where the file system (or OS) cannot do it."""
+    try:
+        import fcntl
+    except ImportError as exc:  # not POSIX
+        raise OSError(errno.ENOTSUP, "reflink unsupported") from exc
+    if not hasattr(fcntl, "ioctl") or os.uname().sysname != "Linux":
+        raise OSError(errno.ENOTSUP, "reflink unsupported")
+    with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
+        try:
+            fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
+        except OSError:
+            fdst.close()
+            os.unlink(dst)
+            raise
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, a symlink or a whole directory (read-only cache links included)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def tmp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+
+
+T = TypeVar("T")
+
+
+def each(calls: Sequence[Callable[[], T]], done: Callable[[int], None] | None = None) -> Iterator[T]:
+    """Results of ``calls`` in order, run on threads when there are many; ``done(index)`` is called
+    in the caller's thread as each result arrives. The first error stops what has not started."""
+    if len(calls) < PARALLEL_FILES:
+        for index, call in enumerate(calls):
+            yield call()
+            if done is not None:
+                done(index)
+        return
+    pool = ThreadPoolExecutor(max_workers=FILE_JOBS, thread_name_prefix="jupyter-exp-files")
+    window = 8 * FILE_JOBS  # futures in flight: a million at once cost ~1 GB
+    pending: deque[Future[T]] = deque()
+    try:
+        for index in range(len(calls)):
+            while len(pending) < window and index + len(pending) < len(calls):
+                pending.append(pool.submit(calls[index + len(pending)]))
+            yield pending.popleft().result()
+            if done is not None:
+                done(index)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
