@@ -34,6 +34,7 @@ from jupyter_exp.pipeline.interpolate import (
     to_str,
     walk_strings,
 )
+from jupyter_exp.pipeline.paths import stage_wdir
 from jupyter_exp.pipeline.schema import Validator, validate
 from jupyter_exp.serialize import load_file, parse_bytes
 
@@ -288,7 +289,8 @@ class _Resolver:
         self._check_resolved(
             text, ("stages", name, "wdir"), lambda v: v.type(text, str, ("stages", name, "wdir"))
         )
-        return posixpath.normpath(posixpath.join(self.wdir, text))
+        # before stage vars are read from it: a wdir outside the repository must not load files there
+        return stage_wdir(self.wdir or ".", text, f"'{self.relpath}' stage '{name}'")
 
     def _warn_if_overwriting(self, keys: list[str], name: str) -> None:
         present = [key for key in keys if key in self.context]

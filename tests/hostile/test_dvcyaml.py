@@ -173,3 +173,13 @@ def test_a_ten_thousand_stage_chain_has_no_recursion_limit(git_repo: Path, run_c
     )
     (git_repo / "dvc.yaml").write_text("stages:\n" + stages)
     assert "s9999" in ok(run_cli("status"))
+
+
+def test_stage_vars_are_not_read_from_a_wdir_outside_the_repository(git_repo: Path, run_cli) -> None:
+    (git_repo.parent / "other").mkdir()
+    (git_repo.parent / "other" / "vars.yaml").write_text("secret: 42\n")
+    (git_repo / "dvc.yaml").write_text(
+        "stages:\n  s:\n    wdir: ../other\n    vars: [vars.yaml]\n    cmd: echo ${secret}\n"
+    )
+    text = refused(run_cli("stage", "list", "--json"), "stage working dir '../other' is outside of DVC repo")
+    assert "42" not in text
