@@ -10,6 +10,7 @@ or ``etag``) and the ``outs`` entry of the copy. Only the import commands (``imp
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -18,8 +19,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import yaml
 
 from jupyter_exp import serialize
 from jupyter_exp.config import load_config
@@ -252,6 +251,18 @@ def _place(
     return info
 
 
+def _dvc_yaml(data: dict[str, Any]) -> str:
+    """The text DVC's ruamel writer gives ``data``: it folds a long path or URL onto the next line at
+    80 columns, so a frozen ``.dvc`` file is equal to dvc's whatever the path's length."""
+    from ruamel.yaml import YAML
+
+    writer = YAML()
+    writer.default_flow_style = False
+    stream = io.StringIO()
+    writer.dump(data, stream)
+    return stream.getvalue()
+
+
 def _write_dvcfile(pipeline: Pipeline, target: Path, dep: dict[str, Any], info: HashInfo) -> str:
     dvcfile = target.with_name(target.name + ".dvc")
     data: dict[str, Any] = {
@@ -260,7 +271,7 @@ def _write_dvcfile(pipeline: Pipeline, target: Path, dep: dict[str, Any], info: 
         "outs": [{**_out_entry(info), "path": target.name}],
     }
     data = {"md5": stage_md5(data), **data}
-    atomic_write_text(dvcfile, yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(dvcfile, _dvc_yaml(data))
     rel = dvcfile.relative_to(pipeline.root).as_posix()
     pipeline.outputs.gitignore(build_data_stage(rel, data).outs)
     return rel
