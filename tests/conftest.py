@@ -29,6 +29,9 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The venv's console scripts (jupyter-exp, jupyter, jlpm) first on PATH, activated or not: `make test` and CI
+# run `.venv/bin/python -m pytest` with a PATH that does not name the venv.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 def find_dvc() -> Path | None:

@@ -31,3 +31,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build("sdist", ROOT, tmp_path_factory.mktemp("sdist"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every packaging test on one xdist worker (``--dist loadgroup``): two builds of one source tree at
+    once break each other, and the session's wheel and sdist are then built once."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("packaging"))
