@@ -1,10 +1,10 @@
-"""``exp show`` over 1,000 experiments: one ref pass, cached per commit, well under a second warm."""
+"""``exp show`` over 1,000 experiments and ``remove`` of hundreds: right rows and refs at scale (the speed
+is measured against DVC by ``benchmarks/exps_bench.py``, not here)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 from jupyter_exp.experiments import Experiments
@@ -39,20 +39,15 @@ def make_experiments(root: Path, count: int) -> str:
 def test_show_scales_to_a_thousand_experiments(project: Path) -> None:
     make_experiments(project, N)
     exps = Experiments(Pipeline(project), Git(project))
-    start = time.perf_counter()
     table = exps.show()
-    cold = time.perf_counter() - start
     assert len(table.rows) == N + 2
     assert table.rows[-1].glyph == "└── " and all(r.glyph == "├── " for r in table.rows[2:-1])
     by_name = {row.name: row for row in table.rows}
     assert by_name["exp-00007"].metrics["metrics.json"] == {"acc": 0.007, "loss.train": 0.993}
 
     fresh = Experiments(Pipeline(project), Git(project))  # a new process would start like this
-    start = time.perf_counter()
-    again = fresh.show()
-    warm = time.perf_counter() - start
-    assert [r.rev for r in again.rows] == [r.rev for r in table.rows]
-    assert warm < 1.0, f"warm exp show of {N} experiments took {warm:.2f}s (cold: {cold:.2f}s)"
+    again = fresh.show()  # from the per-commit cache the first show wrote
+    assert [(r.rev, r.metrics) for r in again.rows] == [(r.rev, r.metrics) for r in table.rows]
     assert "refs/exps" in git(project, "for-each-ref", "--count=1", "--format=%(refname)", "refs/exps")
 
 
