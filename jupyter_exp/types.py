@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jupyter_exp.experiments.diff import DiffResult
     from jupyter_exp.experiments.run import ExpResult
-    from jupyter_exp.experiments.table import MISSING, ExpTable, format_value
+    from jupyter_exp.experiments.table import (
+        BEST_TRIAL,
+        CREATED,
+        EXPERIMENT,
+        MISSING,
+        ExpTable,
+        TableView,
+        format_value,
+    )
     from jupyter_exp.pipeline.dvcfile import StageSpec
 
 _HOMES = {
@@ -21,11 +29,26 @@ _HOMES = {
     "ExpResult": "jupyter_exp.experiments.run",
     "ExpTable": "jupyter_exp.experiments.table",
     "MISSING": "jupyter_exp.experiments.table",
+    "BEST_TRIAL": "jupyter_exp.experiments.table",
+    "CREATED": "jupyter_exp.experiments.table",
+    "EXPERIMENT": "jupyter_exp.experiments.table",
+    "TableView": "jupyter_exp.experiments.table",
     "format_value": "jupyter_exp.experiments.table",
     "StageSpec": "jupyter_exp.pipeline.dvcfile",
 }
 
-__all__ = ["MISSING", "DiffResult", "ExpResult", "ExpTable", "StageSpec", "format_value"]
+__all__ = [
+    "BEST_TRIAL",
+    "CREATED",
+    "EXPERIMENT",
+    "MISSING",
+    "DiffResult",
+    "ExpResult",
+    "ExpTable",
+    "StageSpec",
+    "TableView",
+    "format_value",
+]
 
 
 def __getattr__(name: str) -> Any:

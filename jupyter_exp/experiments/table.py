@@ -1,17 +1,41 @@
-"""The ``exp show`` table as plain data: rows, their columns, and the text formats the front ends print."""
+"""The ``exp show`` table as plain data: rows, their columns, the text formats the front ends print, and
+the view model (:class:`TableView`: sort, filter, checkpoint collapse, best values) every front end draws.
+
+The notebook widget and the server's ``GET experiments`` use :class:`TableView`; the lab panel sorts and
+filters in the browser (``labextension/src/table.ts``) by the same rules, pinned to these by
+``tests/fixtures/table_rules.json``.
+"""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 DEFAULT_PRECISION = 5
 MISSING = "-"
+EXPERIMENT = "Experiment"
+CREATED = "Created"
+BEST_TRIAL = " ★"  # after the best trial's name (of an `exp sweep` study)
+_HEADS = ("workspace", "baseline")
+_MINIMISED = re.compile(r"loss|error", re.IGNORECASE)
+_COMPARISON = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$")
+_ORDERS: dict[str, Callable[[int], bool]] = {
+    "<": lambda order: order < 0,
+    "<=": lambda order: order <= 0,
+    ">": lambda order: order > 0,
+    ">=": lambda order: order >= 0,
+    "=": lambda order: order == 0,
+    "==": lambda order: order == 0,
+    "!=": lambda order: order != 0,
+}
 
 
 @dataclass
@@ -65,6 +89,10 @@ def format_value(value: Any, precision: int | None = None) -> str:
 class ExpTable:
     rows: list[ExpRow] = field(default_factory=list)
     root: str | None = field(default=None, compare=False)  # the repository shown, for the widget's buttons
+
+    def view(self) -> TableView:
+        """This table as front ends draw it: records, columns, and the sort/filter/collapse rules."""
+        return TableView.of(self)
 
     def widget(self, **options: Any) -> Any:
         """This table as the interactive notebook widget (sort, filter, Apply/Branch/Remove/Compare/Diff).
@@ -201,3 +229,186 @@ class ExpTable:
             indent=2,
             default=str,
         )
+
+
+# -- the view model ------------------------------------------------------------------------------
+def column_id(kind: str, path: str, key: str) -> str:
+    """Stable id of a params/metrics column (``metrics:metrics.json:loss``), the front ends' ``data-col``."""
+    return f"{kind}:{path}:{key}"
+
+
+def jsonable(value: Any) -> Any:
+    """A cell value a browser can hold: JSON scalars as they are, NaN/inf and lists/dicts as text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def compare_values(left: Any, right: Any) -> int:
+    """Ascending order of two present cells: numbers first and by value, then text by code point."""
+    if is_number(left) and is_number(right):
+        return (left > right) - (left < right)
+    if is_number(left) != is_number(right):
+        return -1 if is_number(left) else 1
+    a, b = str(left), str(right)
+    return (a > b) - (a < b)
+
+
+def cell(record: dict[str, Any], column: str) -> Any:
+    """The value ``column`` (an id) sorts and filters on: the label, the creation time, or the cell."""
+    if column == EXPERIMENT:
+        return record["label"]
+    if column == CREATED:
+        return None if record["kind"] == "workspace" else record["created"]
+    return record["values"].get(column)
+
+
+def _comparison(value: Any, op: str, wanted: str) -> bool:
+    """``value op wanted``: by number when both are numbers, else as text; a missing value never matches."""
+    if value is None:
+        return False
+    try:
+        target: Any = float(wanted)
+    except ValueError:
+        target = wanted
+    if is_number(value) and isinstance(target, float):
+        return _ORDERS[op]((value > target) - (value < target))
+    return _ORDERS[op](compare_values(str(value), wanted))
+
+
+def _record(row: ExpRow) -> dict[str, Any]:
+    values = {
+        column_id(kind, path, key): jsonable(value)
+        for kind in ("metrics", "params")
+        for path, flat in getattr(row, kind).items()
+        for key, value in flat.items()
+    }
+    if row.kind == "workspace":
+        group = "workspace"
+    elif row.kind == "baseline":
+        group = row.rev
+    else:
+        group = row.baseline or ""
+    return {
+        "rev": row.rev,
+        "name": row.name,
+        "kind": row.kind,
+        "label": row.label,
+        "glyph": row.glyph,
+        "created": row.created.isoformat(timespec="seconds") if row.created else None,
+        "baseline": row.baseline,
+        "parent": row.parent,
+        "tip": row.checkpoint_tip,
+        "error": row.error,
+        "best_of": row.best_of,
+        "group": group,
+        "unit": row.checkpoint_tip or row.rev,
+        "values": values,
+    }
+
+
+@dataclass
+class TableView:
+    """What a front end draws of an :class:`ExpTable`, as JSON-ready records and columns.
+
+    The rules follow ``exp show --sort-by``: the workspace and baselines stay in place, experiments are
+    sorted inside their baseline with missing values last, a checkpoint chain moves (and filters) as one
+    unit under its tip.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one record per ``exp show`` row
+    columns: list[dict[str, Any]] = field(default_factory=list)  # id, kind, label, file, key, changed
+
+    @classmethod
+    def of(cls, table: ExpTable) -> TableView:
+        records = [_record(row) for row in table.rows]
+        columns = [
+            {"id": name, "kind": "info", "label": name, "file": "", "key": name, "changed": True}
+            for name in (EXPERIMENT, CREATED)
+        ]
+        for (kind, path, key), label in table.column_names().items():
+            col = column_id(kind, path, key)
+            distinct = {json.dumps(rec["values"].get(col), sort_keys=True) for rec in records}
+            changed = kind == "metrics" or len(distinct) > 1
+            columns.append({"id": col, "kind": kind, "label": label, "file": path, "key": key, "changed": changed})
+        return cls(records, columns)
+
+    def shown_columns(self, visible: Collection[str], only_changed: bool = False) -> list[dict[str, Any]]:
+        """The columns in ``visible``, minus params equal in every row when ``only_changed``."""
+        chosen = set(visible)
+        return [c for c in self.columns if c["id"] in chosen and (c["changed"] or not only_changed)]
+
+    def visible_rows(
+        self, *, sort_by: str = "", sort_desc: bool = False, filter_text: str = "", collapsed: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The records in drawing order: filter, then sort (by a column id; "" keeps the order), then
+        collapse (``collapsed`` holds chain tips whose checkpoints are hidden)."""
+        units: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[str]] = {}
+        for rec in self.rows:
+            if rec["unit"] not in units:
+                units[rec["unit"]] = []
+                groups.setdefault(rec["group"], []).append(rec["unit"])
+            units[rec["unit"]].append(rec)
+        matches = self.row_filter(filter_text)
+        hidden = set(collapsed)
+
+        def order(a: str, b: str) -> int:
+            left, right = cell(units[a][0], sort_by), cell(units[b][0], sort_by)
+            if left is None or right is None:
+                return (left is None) - (right is None)
+            return -compare_values(left, right) if sort_desc else compare_values(left, right)
+
+        shown: list[dict[str, Any]] = []
+        for unit_ids in groups.values():
+            heads = [u for u in unit_ids if units[u][0]["kind"] in _HEADS]
+            others = [u for u in unit_ids if u not in heads and any(matches(r) for r in units[u])]
+            if sort_by:
+                others.sort(key=functools.cmp_to_key(order))
+            for unit in heads + others:
+                shown.extend(units[unit][:1] if unit in hidden else units[unit])
+        return shown
+
+    def row_filter(self, text: str) -> Callable[[dict[str, Any]], bool]:
+        """The filter box: ``key<0.5`` compares a column (by id, key or label); anything else is a
+        case-insensitive part of the label, name or rev."""
+        text = text.strip()
+        if not text:
+            return lambda _rec: True
+        found = _COMPARISON.match(text)
+        if found:
+            key, op, wanted = found.groups()
+            col = next((c["id"] for c in self.columns if key in (c["id"], c["key"], c["label"])), None)
+            if col is not None:
+                return lambda rec: _comparison(cell(rec, col), op, wanted)
+        needle = text.lower()
+        return lambda rec: any(needle in (rec[k] or "").lower() for k in ("label", "name", "rev"))
+
+    @staticmethod
+    def objective(column: dict[str, Any], objectives: Mapping[str, str] | None = None) -> str:
+        """``"min"`` or ``"max"``: the override by column id or key, else min for loss/error names."""
+        chosen = objectives or {}
+        return (
+            chosen.get(column["id"])
+            or chosen.get(column["key"])
+            or ("min" if _MINIMISED.search(column["key"]) else "max")
+        )
+
+    def best(self, objectives: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Per metrics column, the best number over all rows (the cells front ends highlight)."""
+        best: dict[str, Any] = {}
+        for column in self.columns:
+            if column["kind"] != "metrics":
+                continue
+            numbers = [v for rec in self.rows if is_number(v := rec["values"].get(column["id"]))]
+            if numbers:
+                best[column["id"]] = min(numbers) if self.objective(column, objectives) == "min" else max(numbers)
+        return best

@@ -22,7 +22,7 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
-from jupyter_exp.experiments.table import ExpRow, ExpTable
+from jupyter_exp.experiments.table import ExpRow, ExpTable, format_value
 from jupyter_exp.notebook.widgets import ExperimentsTable, LiveMetricsPlot
 from jupyter_exp.notebook.widgets.live_plot import downsample
 
@@ -336,27 +336,28 @@ def test_es_modules_are_valid_javascript(tmp_path: Path, name: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_browser_and_kernel_agree_on_row_order(tmp_path: Path) -> None:
+def test_the_browser_is_sent_the_kernels_row_order(frontend: FrontEnd) -> None:
+    """table.js sorts and filters nothing itself: each choice it saves comes back as the order to draw."""
+    table = ExperimentsTable(sample_table())
+    views = [dict(sort_by=LOSS), dict(sort_by=LOSS, sort_desc=True), dict(sort_by="Created", sort_desc=True),
+             dict(sort_by=ACC, filter_text="acc>=0.8"), dict(filter_text="chain", collapsed=[sha(2)]),
+             dict(sort_by=LR, filter_text="lr<0.1"), dict(sort_by="Experiment", filter_text="EXP-DEV")]
+    for view in views:
+        FrontEnd.save(table, **{"sort_by": "", "sort_desc": False, "filter_text": "", "collapsed": [], **view})
+        sent = [data["state"]["order_json"] for _, msg, data in frontend.wire
+                if msg == "comm_msg" and "order_json" in data.get("state", {})]
+        drawn = [table.rows[i]["rev"] for i in json.loads(sent[-1])]
+        assert drawn == [r["rev"] for r in table.visible_rows()], view
+    assert drawn == ["workspace", BASE, DEV, sha(7), sha(6)]  # the last view: by name, "exp-dev" only
+
+
+def test_browser_prints_numbers_as_the_kernel_does(tmp_path: Path) -> None:
     module = tmp_path / "table.mjs"
     shutil.copy(WIDGETS / "table.js", module)
-    table = ExperimentsTable(sample_table())
-    views = [dict(sort_by="", filter_text=""), dict(sort_by=LOSS), dict(sort_by=LOSS, sort_desc=True),
-             dict(sort_by="Created", sort_desc=True), dict(sort_by=ACC, filter_text="acc>=0.8"),
-             dict(filter_text="chain", collapsed=[sha(2)]), dict(sort_by=LR, filter_text="lr<0.1"),
-             dict(sort_by="Experiment", filter_text="EXP-DEV")]
-    states, expected = [], []
-    for view in views:
-        table.sort_desc, table.collapsed = False, []
-        table.set_trait("sort_by", "")
-        for key, value in view.items():
-            setattr(table, key, value)
-        states.append({k: getattr(table, k) for k in
-                       ("rows", "columns", "sort_by", "sort_desc", "filter_text", "collapsed")})
-        expected.append([r["rev"] for r in table.visible_rows()])
-    script = (f"import {{ visibleRows }} from {json.dumps(module.as_uri())};\n"
+    numbers = [0.1, 123456.7, 1e-7, 0.00012345678, 2.5, -3.14159265, 99999.5, 0.30000000000000004, 1234.5678, 3.0]
+    script = (f"import {{ formatNumber }} from {json.dumps(module.as_uri())};\n"
               "import { readFileSync } from 'node:fs';\n"
-              "const states = JSON.parse(readFileSync(0, 'utf8'));\n"
-              "console.log(JSON.stringify(states.map((s) => visibleRows(s).map((r) => r.rev))));\n")
-    result = subprocess.run([NODE, "--input-type=module", "-e", script], input=json.dumps(states),
+              "console.log(JSON.stringify(JSON.parse(readFileSync(0, 'utf8')).map(formatNumber)));\n")
+    result = subprocess.run([NODE, "--input-type=module", "-e", script], input=json.dumps(numbers),
                             capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == expected
+    assert json.loads(result.stdout) == [format_value(n) for n in numbers]

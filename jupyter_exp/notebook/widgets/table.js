@@ -1,21 +1,14 @@
-// Interactive `exp show` table. The view rules mirror ExperimentsTable.visible_rows() in table.py:
-// filter, then sort experiments inside their baseline, then hide collapsed checkpoint chains.
+// Interactive `exp show` table. The kernel computes the view (experiments/table.py's TableView: filter,
+// sort inside each baseline, collapsed checkpoint chains, best values) and sends the drawing order as
+// `order_json`; this module draws it and sends the user's choices back.
 // Rows are virtualised: only the ones in the scroller's viewport (plus a margin) are in the DOM.
 const ROW_H = 24;
 const OVERSCAN = 12;
 const WIDTHS = { Experiment: 240, Created: 160 };
-const COMPARISON = /^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$/;
 const REMOVABLE = new Set(["experiment", "checkpoint", "queued"]);
 
 const isNumber = (v) => typeof v === "number";
 const text = (v) => (typeof v === "boolean" ? (v ? "True" : "False") : String(v));
-
-function compareValues(a, b) {
-  if (isNumber(a) && isNumber(b)) return (a > b) - (a < b);
-  if (isNumber(a) !== isNumber(b)) return isNumber(a) ? -1 : 1;
-  const x = text(a), y = text(b);
-  return (x > y) - (x < y);
-}
 
 function cell(row, col) {
   if (col === "Experiment") return row.label;
@@ -24,72 +17,24 @@ function cell(row, col) {
   return v === undefined ? null : v;
 }
 
+// Python's f"{v:.5g}", as the kernel's format_value prints a float.
+export function formatNumber(v) {
+  if (Number.isInteger(v) || !Number.isFinite(v)) return text(v);
+  const exponent = Number(v.toExponential(4).split("e")[1]);
+  const strip = (s) => (s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s);
+  if (exponent < -4 || exponent >= 5) {
+    const mantissa = strip(v.toExponential(4).split("e")[0]);
+    return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  return strip(v.toFixed(4 - exponent));
+}
+
 function display(row, col) {
   if (col === "Experiment") return row.glyph + row.label + (row.best_of ? " ★" : "");
   const v = cell(row, col);
   if (v === null) return "-";
   if (col === "Created") return row.kind === "workspace" ? "-" : v.replace("T", " ").slice(0, 16);
-  if (isNumber(v) && !Number.isInteger(v)) return String(+v.toPrecision(5));
-  return text(v);
-}
-
-function compareOp(order, op) {
-  return { "<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0,
-    "=": order === 0, "==": order === 0, "!=": order !== 0 }[op];
-}
-
-function rowFilter(filterText, columns) {
-  const t = filterText.trim();
-  if (!t) return () => true;
-  const m = COMPARISON.exec(t);
-  if (m) {
-    const [, key, op, wanted] = m;
-    const col = columns.find((c) => c.id === key || c.key === key || c.label === key);
-    if (col) {
-      const target = wanted.trim() !== "" && !isNaN(Number(wanted)) ? Number(wanted) : wanted;
-      return (row) => {
-        const v = cell(row, col.id);
-        if (v === null) return false;
-        if (isNumber(v) && isNumber(target)) return compareOp((v > target) - (v < target), op);
-        return compareOp(compareValues(text(v), wanted), op);
-      };
-    }
-  }
-  const needle = t.toLowerCase();
-  return (row) => ["label", "name", "rev"].some((k) => (row[k] || "").toLowerCase().includes(needle));
-}
-
-export function visibleRows(state) {
-  const { rows, columns, sort_by, sort_desc, filter_text, collapsed } = state;
-  const units = new Map(), groups = new Map();
-  for (const row of rows) {
-    if (!units.has(row.unit)) {
-      units.set(row.unit, []);
-      if (!groups.has(row.group)) groups.set(row.group, []);
-      groups.get(row.group).push(row.unit);
-    }
-    units.get(row.unit).push(row);
-  }
-  const matches = rowFilter(filter_text, columns);
-  const hidden = new Set(collapsed);
-  const shown = [];
-  for (const unitIds of groups.values()) {
-    const heads = unitIds.filter((u) => ["workspace", "baseline"].includes(units.get(u)[0].kind));
-    let others = unitIds.filter((u) => !heads.includes(u) && units.get(u).some(matches));
-    if (sort_by) {
-      others = others.slice().sort((ua, ub) => {
-        const a = cell(units.get(ua)[0], sort_by), b = cell(units.get(ub)[0], sort_by);
-        if (a === null || b === null) return (a === null) - (b === null);
-        const order = compareValues(a, b);
-        return sort_desc ? -order : order;
-      });
-    }
-    for (const u of heads.concat(others)) {
-      const members = units.get(u);
-      shown.push(...(hidden.has(u) ? members.slice(0, 1) : members));
-    }
-  }
-  return shown;
+  return isNumber(v) ? formatNumber(v) : text(v);
 }
 
 function h(tag, attrs = {}, children = []) {
@@ -136,11 +81,10 @@ function render({ model, el }) {
     if (current !== rowsText) { rowsText = current; rowsCache = JSON.parse(current); }
     return rowsCache;
   };
-
-  const state = () => ({
-    rows: getRows(), columns: model.get("columns"), sort_by: model.get("sort_by"),
-    sort_desc: model.get("sort_desc"), filter_text: model.get("filter_text"), collapsed: model.get("collapsed"),
-  });
+  const visibleRows = () => {
+    const rows = getRows();
+    return JSON.parse(model.get("order_json")).map((i) => rows[i]).filter(Boolean);
+  };
   const save = (changes) => {
     for (const [k, v] of Object.entries(changes)) model.set(k, v);
     model.save_changes();
@@ -158,7 +102,7 @@ function render({ model, el }) {
     const widths = shown.map((c) => WIDTHS[c.id] || 110);
     template = widths.map((w) => `${w}px`).join(" ");
     width = widths.reduce((a, b) => a + b, 0);
-    view = visibleRows(state());
+    view = visibleRows();
     const sortBy = model.get("sort_by"), desc = model.get("sort_desc");
     header.replaceChildren(...shown.map((c) => h("div", {
       class: "jx-th" + (c.id === sortBy ? (desc ? " jx-sorted jx-desc" : " jx-sorted jx-asc") : ""),
@@ -311,7 +255,7 @@ function render({ model, el }) {
   const relayout = () => {
     if (!queued) { queued = true; queueMicrotask(() => { queued = false; layout(); }); }
   };
-  const events = ["rows_json", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
+  const events = ["rows_json", "order_json", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
     "only_changed", "selected", "best", "height"].map((name) => `change:${name}`);
   for (const name of events) model.on(name, relayout);
   model.on("change:output", showOutput);

@@ -1,19 +1,16 @@
 """The interactive ``exp show`` table: sort, filter, choose columns, collapse checkpoints, act on a selection.
 
 The widget only presents an :class:`~jupyter_exp.experiments.table.ExpTable` and forwards the buttons
-to the API (``repo.experiments`` / ``repo.plots``). The view rules (which rows show, in which order)
-live here in :meth:`ExperimentsTable.visible_rows` and, for the browser, in ``table.js``; both follow
-``exp show --sort-by``: experiments are sorted inside their baseline, checkpoints stay under their tip.
+to the API (``repo.experiments`` / ``repo.plots``). The view rules (which rows show, in which order, the
+best values) are the core's :class:`~jupyter_exp.experiments.table.TableView`; the kernel computes them
+and ``table.js`` draws the order it is sent (``order_json``).
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
-import math
 import os
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,87 +20,10 @@ import anywidget
 import traitlets
 
 from jupyter_exp.errors import ExperimentError, JupyterExpError
-from jupyter_exp.types import MISSING, ExpTable, format_value
+from jupyter_exp.types import BEST_TRIAL, CREATED, EXPERIMENT, MISSING, ExpTable, TableView, format_value
 
-EXPERIMENT = "Experiment"
-CREATED = "Created"
-BEST_TRIAL = " ★"  # after the best trial's name (of an `exp sweep` study)
-_MINIMISED = re.compile(r"loss|error", re.IGNORECASE)
-_COMPARISON = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$")
 _REMOVABLE = {"experiment", "checkpoint", "queued"}
 Action = Callable[..., Any]
-
-
-def column_id(kind: str, path: str, key: str) -> str:
-    """Stable id of a params/metrics column (``metrics:metrics.json:loss``), used as ``data-col``."""
-    return f"{kind}:{path}:{key}"
-
-
-def _jsonable(value: Any) -> Any:
-    """A cell value the front end can hold: JSON scalars as they are, anything else as text."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str:
-    return str(value)
-
-
-def compare_values(left: Any, right: Any) -> int:
-    """Sort order of two cells (ascending); ``table.js`` uses the same rule. Missing cells are handled by the caller."""
-    if _is_number(left) and _is_number(right):
-        return (left > right) - (left < right)
-    if _is_number(left) != _is_number(right):
-        return -1 if _is_number(left) else 1
-    a, b = _text(left), _text(right)
-    return (a > b) - (a < b)
-
-
-def _cell(row: dict[str, Any], col: str) -> Any:
-    if col == EXPERIMENT:
-        return row["label"]
-    if col == CREATED:
-        return row["created"]
-    return row["values"].get(col)
-
-
-def _comparison_matches(value: Any, op: str, wanted: str) -> bool:
-    if value is None:
-        return False
-    try:
-        target: Any = float(wanted)
-    except ValueError:
-        target = wanted
-    if _is_number(value) and isinstance(target, float):
-        left, right = float(value), target
-        return {
-            "<": left < right,
-            "<=": left <= right,
-            ">": left > right,
-            ">=": left >= right,
-            "=": left == right,
-            "==": left == right,
-            "!=": left != right,
-        }[op]
-    order = compare_values(_text(value), wanted)
-    return {
-        "<": order < 0,
-        "<=": order <= 0,
-        ">": order > 0,
-        ">=": order >= 0,
-        "=": order == 0,
-        "==": order == 0,
-        "!=": order != 0,
-    }[op]
 
 
 class ExperimentsTable(anywidget.AnyWidget):
@@ -120,6 +40,7 @@ class ExperimentsTable(anywidget.AnyWidget):
     # The records travel as compact JSON text: a saved notebook stores a list of dicts one value per
     # line, which for 1,000 experiments is megabytes instead of a few hundred kilobytes.
     rows_json = traitlets.Unicode("[]").tag(sync=True)
+    order_json = traitlets.Unicode("[]").tag(sync=True)  # the visible rows, as indices into rows_json
     columns = traitlets.List().tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
     sort_desc = traitlets.Bool(False).tag(sync=True)
@@ -150,13 +71,16 @@ class ExperimentsTable(anywidget.AnyWidget):
             **(self._repo_actions() if repo is not None else {}),
             **(actions or {}),
         }
-        self._records: list[dict[str, Any]] = []
+        self._view = TableView()
         self.last_result: Any = None
         self.last_error: BaseException | None = None
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
         self.on_msg(self._on_front_end_message)
         self.observe(lambda _change: self._update_best(), names=["objectives"])
+        self.observe(
+            lambda _change: self._update_order(), names=["sort_by", "sort_desc", "filter_text", "collapsed"]
+        )
         if table is None and repo is not None:
             table = repo.experiments.show(**self.show_options)
         self.set_table(table or ExpTable())
@@ -169,102 +93,41 @@ class ExperimentsTable(anywidget.AnyWidget):
     # -- data ----------------------------------------------------------------------------------
     def set_table(self, table: ExpTable) -> None:
         """Show ``table``; keep the user's sort, filter, selection and column choice where they still apply."""
-        names = table.column_names()
+        view = table.view()
         known = {col["id"] for col in self.columns}
-        columns = [
-            {
-                "id": EXPERIMENT,
-                "kind": "info",
-                "label": EXPERIMENT,
-                "file": "",
-                "key": EXPERIMENT,
-                "changed": True,
-            },
-            {"id": CREATED, "kind": "info", "label": CREATED, "file": "", "key": CREATED, "changed": True},
-        ]
-        records = [self._record(row) for row in table.rows]
-        for (kind, path, key), label in names.items():
-            col = column_id(kind, path, key)
-            distinct = {json.dumps(rec["values"].get(col), sort_keys=True) for rec in records}
-            columns.append(
-                {
-                    "id": col,
-                    "kind": kind,
-                    "label": label,
-                    "file": path,
-                    "key": key,
-                    "changed": kind == "metrics" or len(distinct) > 1,
-                }
-            )
-        ids = [col["id"] for col in columns]
-        revs = {rec["rev"] for rec in records}
-        units = {rec["unit"] for rec in records}
+        ids = [col["id"] for col in view.columns]
+        revs = {rec["rev"] for rec in view.rows}
+        units = {rec["unit"] for rec in view.rows}
         with self.hold_sync():
-            self._records = records
-            self.rows_json = json.dumps(records, separators=(",", ":"))
-            self.columns = columns
+            self._view = view
+            self.rows_json = json.dumps(view.rows, separators=(",", ":"))
+            self.columns = view.columns
             self.visible_columns = [c for c in ids if c not in known or c in self.visible_columns]
             self.selected = [rev for rev in self.selected if rev in revs]
             self.collapsed = [unit for unit in self.collapsed if unit in units]
             if self.sort_by and self.sort_by not in ids:
                 self.sort_by = ""
             self._update_best()
-
-    @staticmethod
-    def _record(row: Any) -> dict[str, Any]:
-        values = {
-            column_id(kind, path, key): _jsonable(value)
-            for kind in ("metrics", "params")
-            for path, flat in getattr(row, kind).items()
-            for key, value in flat.items()
-        }
-        if row.kind == "workspace":
-            group = "workspace"
-        elif row.kind == "baseline":
-            group = row.rev
-        else:
-            group = row.baseline or ""
-        return {
-            "rev": row.rev,
-            "name": row.name,
-            "kind": row.kind,
-            "label": row.label,
-            "glyph": row.glyph,
-            "created": row.created.isoformat(timespec="seconds") if row.created else None,
-            "baseline": row.baseline,
-            "parent": row.parent,
-            "tip": row.checkpoint_tip,
-            "error": row.error,
-            "best_of": row.best_of,
-            "group": group,
-            "unit": row.checkpoint_tip or row.rev,
-            "values": values,
-        }
+            self._update_order()
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """One record per ``exp show`` row: rev, name, kind, label, glyph, created, ..., ``values`` by column id."""
-        return self._records
+        return self._view.rows
 
     def objective(self, column: dict[str, Any]) -> str:
         """``"min"`` or ``"max"``: the override by column id or key, else min for loss/error names."""
-        return (
-            self.objectives.get(column["id"])
-            or self.objectives.get(column["key"])
-            or ("min" if _MINIMISED.search(column["key"]) else "max")
-        )
+        return TableView.objective(column, self.objectives)
 
     def _update_best(self) -> None:
-        best: dict[str, Any] = {}
-        for column in self.columns:
-            if column["kind"] != "metrics":
-                continue
-            numbers = [v for rec in self.rows if _is_number(v := rec["values"].get(column["id"]))]
-            if numbers:
-                best[column["id"]] = min(numbers) if self.objective(column) == "min" else max(numbers)
-        self.best = best
+        self.best = self._view.best(self.objectives)
 
-    # -- the view (mirrored by table.js) -------------------------------------------------------
+    def _update_order(self) -> None:
+        """The drawing order for ``table.js``: indices into the records, computed here, not in the browser."""
+        index = {id(rec): i for i, rec in enumerate(self._view.rows)}
+        self.order_json = json.dumps([index[id(rec)] for rec in self.visible_rows()], separators=(",", ":"))
+
+    # -- the view (computed by experiments/table.py's TableView) -------------------------------
     def sort(self, column: str, descending: bool = False) -> None:
         """Sort experiments inside each baseline by ``column`` (an id from ``columns``); "" restores the order."""
         with self.hold_sync():
@@ -272,53 +135,13 @@ class ExperimentsTable(anywidget.AnyWidget):
 
     def shown_columns(self) -> list[dict[str, Any]]:
         """Columns the user chose, minus unchanged params when ``only_changed`` is on."""
-        visible = set(self.visible_columns)
-        return [c for c in self.columns if c["id"] in visible and (c["changed"] or not self.only_changed)]
+        return self._view.shown_columns(self.visible_columns, self.only_changed)
 
     def visible_rows(self) -> list[dict[str, Any]]:
         """The rows in the order the front end draws them (filter, then sort, then collapse)."""
-        units: dict[str, list[dict[str, Any]]] = {}
-        groups: dict[str, list[str]] = {}
-        for rec in self.rows:
-            if rec["unit"] not in units:
-                units[rec["unit"]] = []
-                groups.setdefault(rec["group"], []).append(rec["unit"])
-            units[rec["unit"]].append(rec)
-        matches = self._row_filter()
-        collapsed = set(self.collapsed)
-        shown: list[dict[str, Any]] = []
-        for unit_ids in groups.values():
-            heads = [u for u in unit_ids if units[u][0]["kind"] in ("workspace", "baseline")]
-            others = [u for u in unit_ids if u not in heads and any(matches(r) for r in units[u])]
-            if self.sort_by:
-                others = sorted(
-                    others,
-                    key=functools.cmp_to_key(lambda a, b: self._compare_units(units[a][0], units[b][0])),
-                )
-            for unit in heads + others:
-                shown.extend(units[unit][:1] if unit in collapsed else units[unit])
-        return shown
-
-    def _compare_units(self, left: dict[str, Any], right: dict[str, Any]) -> int:
-        a, b = _cell(left, self.sort_by), _cell(right, self.sort_by)
-        if a is None or b is None:
-            return (a is None) - (b is None)
-        order = compare_values(a, b)
-        return -order if self.sort_desc else order
-
-    def _row_filter(self) -> Callable[[dict[str, Any]], bool]:
-        """``key<0.5``-style comparisons on a column, otherwise a substring of the name, label or rev."""
-        text = self.filter_text.strip()
-        if not text:
-            return lambda _row: True
-        found = _COMPARISON.match(text)
-        if found:
-            key, op, wanted = found.groups()
-            col = next((c["id"] for c in self.columns if key in (c["id"], c["key"], c["label"])), None)
-            if col is not None:
-                return lambda row: _comparison_matches(_cell(row, col), op, wanted)
-        needle = text.lower()
-        return lambda row: any(needle in (row[k] or "").lower() for k in ("label", "name", "rev"))
+        return self._view.visible_rows(
+            sort_by=self.sort_by, sort_desc=self.sort_desc, filter_text=self.filter_text, collapsed=self.collapsed
+        )
 
     # -- actions -------------------------------------------------------------------------------
     def _rows_by_rev(self, revs: list[str]) -> list[dict[str, Any]]:
