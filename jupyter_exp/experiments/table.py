@@ -27,6 +27,9 @@ BEST_TRIAL = " ★"  # after the best trial's name (of an `exp sweep` study)
 _HEADS = ("workspace", "baseline")
 _MINIMISED = re.compile(r"loss|error", re.IGNORECASE)
 _COMPARISON = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$")
+# A number in the filter box: plain decimal or exponent notation only, so Python's float() and the
+# browser's Number() read the same words as numbers (no "inf", "0x10", "1_000").
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _ORDERS: dict[str, Callable[[int], bool]] = {
     "<": lambda order: order < 0,
     "<=": lambda order: order <= 0,
@@ -275,11 +278,8 @@ def _comparison(value: Any, op: str, wanted: str) -> bool:
     """``value op wanted``: by number when both are numbers, else as text; a missing value never matches."""
     if value is None:
         return False
-    try:
-        target: Any = float(wanted)
-    except ValueError:
-        target = wanted
-    if is_number(value) and isinstance(target, float):
+    if is_number(value) and _NUMBER.match(wanted):
+        target = float(wanted)
         return _ORDERS[op]((value > target) - (value < target))
     return _ORDERS[op](compare_values(str(value), wanted))
 

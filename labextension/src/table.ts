@@ -1,6 +1,7 @@
 // The experiments table as plain data: columns, cell text, sort order, the names actions send.
-// No JupyterLab imports here, so the unit tests run in plain Node. The rules mirror the notebook widget
-// (jupyter_exp/notebook/widgets/table.js and table.py): same column ids, number format and sort.
+// No JupyterLab imports here, so the unit tests run in plain Node. The panel sorts and filters here, in
+// the browser, to stay quick at 10,000 rows; the rules are the core's TableView
+// (jupyter_exp/experiments/table.py), and test/table.test.ts holds both to tests/experiments/table_rules.json.
 
 export type RowKind = 'workspace' | 'baseline' | 'experiment' | 'checkpoint' | 'queued';
 export type Value = string | number | boolean | null;
@@ -72,10 +73,35 @@ export function labelOf(row: ExpRow): string {
   return row.experiment.replace(GLYPHS, '');
 }
 
+/** A list or mapping as Python's json.dumps writes it (", " and ": "), the text the kernel shows. */
+function pyJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(', ')}}`;
+  }
+  return typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? 'null';
+}
+
 function jsonValue(value: unknown): Value {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
-  return JSON.stringify(value);
+  return pyJson(value);
+}
+
+/** A value as Python's str() prints it (True/False), the text sort and filter compare. */
+function textOf(value: Exclude<Value, null>): string {
+  return typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
+}
+
+/** Python's f"{value:.5g}" (DVC's default precision): exponent form below 1e-4 and from 1e5 on. */
+function formatNumber(value: number): string {
+  const [mantissa, power] = value.toExponential(4).split('e');
+  const exponent = Number(power);
+  const strip = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  if (exponent < -4 || exponent >= 5) {
+    return `${strip(mantissa)}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  }
+  return strip(value.toFixed(4 - exponent));
 }
 
 /** The value a column sorts on. */
@@ -95,11 +121,8 @@ export function cellValue(row: ExpRow, columnId: string): Value {
 /** A number to 5 significant digits (DVC's default precision), booleans as Python prints them. */
 export function formatValue(value: Value): string {
   if (value === null) return MISSING;
-  if (typeof value === 'boolean') return value ? 'True' : 'False';
-  if (typeof value === 'number' && !Number.isInteger(value) && Number.isFinite(value)) {
-    return String(+value.toPrecision(5));
-  }
-  return String(value);
+  if (typeof value === 'number' && !Number.isInteger(value) && Number.isFinite(value)) return formatNumber(value);
+  return textOf(value);
 }
 
 /** `Created` as `exp show` prints it: the time for today, the date otherwise. */
@@ -128,8 +151,8 @@ export function compareValues(a: Value, b: Value): number {
   const numB = typeof b === 'number';
   if (numA && numB) return Number(a > b) - Number(a < b);
   if (numA !== numB) return numA ? -1 : 1;
-  const x = String(a);
-  const y = String(b);
+  const x = textOf(a as Exclude<Value, null>);
+  const y = textOf(b as Exclude<Value, null>);
   return Number(x > y) - Number(x < y);
 }
 
@@ -144,11 +167,10 @@ function groupOf(row: ExpRow): string {
  * each baseline are sorted by `sort.column`; a checkpoint chain moves as one unit, by its tip. Rows
  * without a value go last in either direction. */
 export function sortRows(rows: ExpRow[], sort: SortState | null): ExpRow[] {
-  if (!sort || !sort.column) return rows.slice();
   const units = new Map<string, ExpRow[]>();
   const groups = new Map<string, string[]>();
   for (const row of rows) {
-    const unit = row.checkpoint_tip ?? row.rev;
+    const unit = unitOf(row);
     if (!units.has(unit)) {
       units.set(unit, []);
       const group = groupOf(row);
@@ -161,15 +183,16 @@ export function sortRows(rows: ExpRow[], sort: SortState | null): ExpRow[] {
   const shown: ExpRow[] = [];
   for (const unitIds of groups.values()) {
     const heads = unitIds.filter(isHead);
-    const others = unitIds
-      .filter(u => !isHead(u))
-      .sort((ua, ub) => {
+    const others = unitIds.filter(u => !isHead(u));
+    if (sort?.column) {
+      others.sort((ua, ub) => {
         const a = cellValue(units.get(ua)![0], sort.column);
         const b = cellValue(units.get(ub)![0], sort.column);
         if (a === null || b === null) return Number(a === null) - Number(b === null);
         const order = compareValues(a, b);
         return sort.descending ? -order : order;
       });
+    }
     for (const unit of heads.concat(others)) shown.push(...units.get(unit)!);
   }
   return shown;
@@ -269,9 +292,11 @@ export function queueSummary(run: QueueOutcome): { text: string; failed: boolean
 }
 
 const COMPARISON = /^\s*([^<>=!\s]+)\s*(<=|>=|!=|==|=|<|>)\s*(\S.*?)\s*$/;
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/; // what Python's side reads as a number too
 
-/** The filter box, as the notebook widget reads it: `loss<0.5` compares a column (by key, label or id),
- * anything else is a case-insensitive part of the name, label or rev. Workspace and baselines stay. */
+/** The filter box, as the core reads it: `loss<0.5` compares a column (by id, key or label), anything else
+ * is a case-insensitive part of the name, label or rev. The workspace and baselines stay, and a checkpoint
+ * chain stays whole when any of its rows matches. The order of `rows` is kept. */
 export function filterRows(rows: ExpRow[], columns: Column[], text: string): ExpRow[] {
   const wanted = text.trim();
   if (!wanted) return rows;
@@ -281,16 +306,42 @@ export function filterRows(rows: ExpRow[], columns: Column[], text: string): Exp
   const col = found && columns.find(c => [c.id, c.key, c.label].includes(found[1]));
   if (found && col) {
     const [, , op, target] = found;
-    const number = Number(target);
     matches = row => {
       const value = cellValue(row, col.id);
       if (value === null) return false;
       const order =
-        typeof value === 'number' && !Number.isNaN(number)
-          ? Math.sign(value - number)
-          : compareValues(String(value), target);
+        typeof value === 'number' && NUMBER.test(target)
+          ? Math.sign(value - Number(target))
+          : compareValues(textOf(value), target);
       return { '<': order < 0, '<=': order <= 0, '>': order > 0, '>=': order >= 0, '!=': order !== 0 }[op] ?? order === 0;
     };
   }
-  return rows.filter(row => row.kind === 'workspace' || row.kind === 'baseline' || matches(row));
+  const units = new Set(rows.filter(matches).map(unitOf));
+  return rows.filter(row => row.kind === 'workspace' || row.kind === 'baseline' || units.has(unitOf(row)));
+}
+
+/** A checkpoint chain's rows share their tip's sha; any other row is a unit of its own. */
+function unitOf(row: ExpRow): string {
+  return row.checkpoint_tip ?? row.rev;
+}
+
+/** The rows drawn with the chains in `collapsed` (tip shas) folded to their first row, the tip. */
+export function collapseRows(rows: ExpRow[], collapsed: ReadonlySet<string>): ExpRow[] {
+  const seen = new Set<string>();
+  return rows.filter(row => {
+    const unit = unitOf(row);
+    if (!collapsed.has(unit)) return true;
+    const first = !seen.has(unit);
+    seen.add(unit);
+    return first;
+  });
+}
+
+/** Sort, filter, collapse: what the panel draws, in the core's TableView.visible_rows order. */
+export function visibleRows(
+  rows: ExpRow[],
+  columns: Column[],
+  view: { sort: SortState | null; filter: string; collapsed?: ReadonlySet<string> }
+): ExpRow[] {
+  return collapseRows(filterRows(sortRows(rows, view.sort), columns, view.filter), view.collapsed ?? new Set());
 }

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -17,7 +20,8 @@ import {
   queueSummary,
   refOf,
   removableRefs,
-  sortRows
+  sortRows,
+  visibleRows
 } from '../src/table';
 
 const BASE = 'b'.repeat(40);
@@ -84,14 +88,14 @@ describe('cells', () => {
       params: { 'params.yaml': { layers: [1, 2] } }
     });
     expect(cellValue(r, 'metrics:C:/m.json:a.b')).toBe(1.5);
-    expect(cellValue(r, 'params:params.yaml:layers')).toBe('[1,2]');
+    expect(cellValue(r, 'params:params.yaml:layers')).toBe('[1, 2]'); // as Python's json.dumps writes it
     expect(cellValue(r, 'params:params.yaml:missing')).toBeNull();
   });
 
   it('formats numbers to 5 significant digits, booleans as Python, missing as -', () => {
     expect(formatValue(0.123456789)).toBe('0.12346');
     expect(formatValue(12)).toBe('12');
-    expect(formatValue(1e-7)).toBe('1e-7');
+    expect(formatValue(1e-7)).toBe('1e-07'); // Python's %g
     expect(formatValue(true)).toBe('True');
     expect(formatValue(null)).toBe('-');
     expect(formatValue('NaN')).toBe('NaN');
@@ -279,4 +283,35 @@ describe('filterRows', () => {
     expect(names('loss=0.2')).toEqual(['workspace', 'main', 'fast-lr']);
     expect(names('loss!=0.2')).toEqual(['workspace', 'main', 'slow-lr']);
   });
+});
+
+// The same rules as the core's TableView (jupyter_exp/experiments/table.py): tests/experiments/test_table_view.py
+// checks Python against this file, this block checks table.ts.
+describe('the rules shared with the core (tests/experiments/table_rules.json)', () => {
+  const rules = JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../tests/experiments/table_rules.json', import.meta.url)), 'utf8')
+  );
+  const rows: ExpRow[] = rules.rows;
+  const columns = columnsOf(rows);
+
+  it('has the same columns, best values and cell text', () => {
+    expect(columns.map(c => ({ id: c.id, label: c.label }))).toEqual(rules.columns);
+    expect(Object.fromEntries(bestValues(rows, columns))).toEqual(rules.best);
+    const texts = rows.map(r => ({
+      rev: r.rev,
+      texts: Object.fromEntries(columns.filter(c => c.kind !== 'info').map(c => [c.id, cellText(r, c)]))
+    }));
+    expect(texts).toEqual(rules.cells);
+  });
+
+  for (const rule of rules.cases) {
+    it(`draws rows in the core's order: ${rule.why}`, () => {
+      const shown = visibleRows(rows, columns, {
+        sort: rule.sort,
+        filter: rule.filter,
+        collapsed: new Set(rule.collapsed)
+      });
+      expect(shown.map(r => r.rev)).toEqual(rule.order);
+    });
+  }
 });
