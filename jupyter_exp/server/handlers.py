@@ -217,12 +217,30 @@ class ExpHandler(APIHandler):
 
 
 class ExperimentsHandler(ExpHandler):
-    """``GET experiments?path=``: the ``exp show`` rows in ``ExpTable.to_json()`` shape, plus the repo root."""
+    """``GET experiments?path=[&sort=COLUMN&desc=1&filter=TEXT&collapsed=TIP,...]``: the ``exp show`` rows in
+    ``ExpTable.to_json()`` shape, the repo root, and the core's view of them (``TableView``): the columns,
+    the best value per metric and ``order``, the revs in drawing order for that sort, filter and collapse."""
 
     @_api
     async def get(self) -> None:
+        sort = self.get_query_argument("sort", "")
+        desc = self.get_query_argument("desc", "") in ("1", "true")
+        filter_text = self.get_query_argument("filter", "")
+        collapsed = [tip for tip in self.get_query_argument("collapsed", "").split(",") if tip]
+
         def show(repo: Repo) -> dict[str, Any]:
-            return {"root": self.root_label(repo), "rows": json.loads(repo.experiments.show().to_json())}
+            table = repo.experiments.show()
+            view = table.view()
+            if sort and sort not in {c["id"] for c in view.columns}:
+                raise JupyterExpError(f"sort: no column '{sort}' (ids look like metrics:metrics.json:loss)")
+            shown = view.visible_rows(sort_by=sort, sort_desc=desc, filter_text=filter_text, collapsed=collapsed)
+            return {
+                "root": self.root_label(repo),
+                "rows": json.loads(table.to_json()),
+                "columns": view.columns,
+                "best": view.best(),
+                "order": [rec["rev"] for rec in shown],
+            }
 
         table, _ = await self.on_repo(self.get_query_argument("path", ""), show)
         self.reply(table)

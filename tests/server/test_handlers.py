@@ -59,6 +59,22 @@ def test_experiments_lists_exp_show_rows_from_any_folder_of_the_repo(server: Ser
     assert server.get("experiments", path=f"{project.name}/data/raw").json == data
 
 
+def test_experiments_carries_the_cores_view_sorted_and_filtered_as_asked(server: Server, project: Path) -> None:
+    loss, lr = "metrics:metrics.json:loss", "params:params.yaml:train.lr"
+    data = server.get("experiments", path=project.name).json
+    revs = {row["name"] or row["kind"]: row["rev"] for row in data["rows"]}
+    assert data["order"] == [row["rev"] for row in data["rows"]]  # no sort: exp show's order
+    assert {loss, lr} <= {c["id"] for c in data["columns"]}
+    assert data["best"][loss] == min(row["metrics"]["metrics.json"]["loss"] for row in data["rows"])
+    ranked = server.get("experiments", path=project.name, sort=loss, desc="1").json["order"]
+    assert ranked == [revs["workspace"], revs["main"], revs["slow"], revs["fast"]]  # loss 0.95, then 0.8
+    assert server.get("experiments", path=project.name, sort=loss).json["order"][2:] == [revs["fast"], revs["slow"]]
+    only = server.get("experiments", path=project.name, filter="train.lr<0.1").json["order"]
+    assert only == [revs["workspace"], revs["main"], revs["slow"]]
+    bad = server.get("experiments", path=project.name, sort="metrics:nope.json:x")
+    assert bad.status == 400 and "no column 'metrics:nope.json:x'" in bad.json["error"]
+
+
 def test_no_repository_is_404_with_a_message_and_paths_stay_inside_the_root(server: Server) -> None:
     (server.root / "plain").mkdir(exist_ok=True)
     reply = server.get("experiments", path="plain")
