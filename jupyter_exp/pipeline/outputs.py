@@ -188,10 +188,12 @@ class Outputs:
             where = stage.dvcfile if stage.is_data_source else f"{stage.lockfile}' stage '{stage.name}"
             raise YAMLFileError(f"'{where}': {exc}") from exc
 
-    def checkout(self, stage: Stage, *, force: bool = False) -> list[str]:
+    def checkout(self, stage: Stage, *, force: bool = False, checkpoints_only: bool = False) -> list[str]:
         """Bring the stage's cached outputs back into the workspace as recorded; returns the paths restored."""
         restored = []
         for out, info in self.recorded(stage):
+            if checkpoints_only and not out.checkpoint:
+                continue
             current = self.checker.hash(out.path)
             if current is not None and current.md5 == info.md5:
                 continue

@@ -255,6 +255,11 @@ class Pipeline:
                 continue
             if stage.checkpoint_outs:
                 self._drop_stale_downstream(graph, name)
+                if resume_checkpoints:
+                    # A run killed between checkpoints can leave a half-written model: training resumes
+                    # from what the last checkpoint recorded, not from that.
+                    for path in self.outputs.checkout(stage, force=True, checkpoints_only=True):
+                        self.log(f"Restored '{path}' as the last checkpoint recorded it")
             self._run_stage(
                 stage,
                 run_cache=run_cache and name not in forced and not stage.always_changed,

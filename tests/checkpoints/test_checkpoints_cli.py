@@ -276,3 +276,18 @@ def test_linked_cache_types_never_let_training_write_into_the_cache(numpy_projec
         for exp in (name, resumed)
     }
     assert steps == {name: [0, 1, 2], resumed: [0, 1, 2, 3]}
+
+
+def test_a_half_written_model_is_restored_from_the_last_checkpoint_before_resuming(numpy_project: Project) -> None:
+    """A run killed while training writes its model leaves a truncated file; resuming from it would crash
+    or train on garbage, so the resume starts from what the last checkpoint recorded."""
+    project = numpy_project
+    name = experiment_name(project.run_cli("run", "-S", "train.epochs=2"))
+    (project.root / "model.npy").write_bytes(b"\x93NUMPY")  # as a kill inside np.save leaves it
+
+    out = project.run_cli("run", "-S", "train.epochs=2")
+
+    assert f"Existing checkpoint experiment '{name}' will be resumed" in out
+    assert "Restored 'model.npy' as the last checkpoint recorded it" in out
+    chain = project.chain(project.exp_refs()[project.ref_of(name)])
+    assert [project.assert_consistent(sha) for sha in chain] == [0, 1, 2, 3]
