@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         TableView,
         format_value,
     )
+    from jupyter_exp.live.tsv import FolderTail
     from jupyter_exp.pipeline.dvcfile import StageSpec
 
 _HOMES = {
@@ -35,6 +36,7 @@ _HOMES = {
     "TableView": "jupyter_exp.experiments.table",
     "format_value": "jupyter_exp.experiments.table",
     "StageSpec": "jupyter_exp.pipeline.dvcfile",
+    "FolderTail": "jupyter_exp.live.tsv",
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "DiffResult",
     "ExpResult",
     "ExpTable",
+    "FolderTail",
     "StageSpec",
     "TableView",
     "format_value",

@@ -9,6 +9,7 @@ only ever parse the rows it has not seen.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import NamedTuple
 
 from jupyter_exp.errors import LiveError
@@ -59,6 +60,51 @@ def tail_tsv(path: str | os.PathLike[str], offset: int = 0) -> TailChunk:
         return TailChunk([], offset, restarted)
     rows = _parse(data[:end], path, first_byte=offset, complete_only=True)
     return TailChunk(rows, offset + end, restarted)
+
+
+class FolderTail:
+    """Follows every metric's TSV under a live folder: each :meth:`read` returns what each one gained.
+
+    A reader in another process (a live plot, a panel) keeps one of these per folder; a metric whose file
+    holds a malformed line stops being read and its reason is kept in ``errors``, the others go on.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.errors: dict[str, str] = {}
+        self._offsets: dict[str, int] = {}
+
+    def files(self) -> dict[str, Path]:
+        """Metric name (``train/loss``) -> TSV path, for every ``*.tsv`` under the folder, sorted."""
+        found: dict[str, Path] = {}
+        stack = [self.root]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.name.endswith(".tsv"):
+                    path = Path(entry.path)
+                    found[path.relative_to(self.root).with_suffix("").as_posix()] = path
+        return dict(sorted(found.items()))
+
+    def read(self) -> dict[str, TailChunk]:
+        """New complete rows per metric since the last call (metrics with nothing new are included)."""
+        chunks: dict[str, TailChunk] = {}
+        for name, path in self.files().items():
+            if name in self.errors:
+                continue
+            try:
+                chunk = tail_tsv(path, self._offsets.get(name, 0))
+            except LiveError as err:
+                self.errors[name] = str(err)
+                continue
+            self._offsets[name] = chunk.offset
+            chunks[name] = chunk
+        return chunks
 
 
 def _parse(data: bytes, path: str | os.PathLike[str], *, first_byte: int, complete_only: bool) -> list[Row]:

@@ -40,9 +40,9 @@ def describe_error(error: BaseException) -> str:
 
 
 def _logged_since(directory: Path, since: float) -> bool:
-    from jupyter_exp.notebook.widgets.live_plot import scan_tsv_files
+    from jupyter_exp.types import FolderTail
 
-    for path in scan_tsv_files(directory).values():
+    for path in FolderTail(directory).files().values():
         try:
             if path.stat().st_mtime >= since:
                 return True

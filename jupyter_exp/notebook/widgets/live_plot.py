@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import threading
 from array import array
 from collections.abc import Callable
@@ -20,29 +19,10 @@ from typing import Any
 import anywidget
 import traitlets
 
-from jupyter_exp.errors import LiveError
-from jupyter_exp.live.tsv import tail_tsv
+from jupyter_exp.types import FolderTail
 
 Point = tuple[float, float]
 StopCondition = Callable[[], bool] | threading.Event | Any
-
-
-def scan_tsv_files(root: Path) -> dict[str, Path]:
-    """Metric name (``train/loss``) -> TSV path, for every ``*.tsv`` under the live directory."""
-    found: dict[str, Path] = {}
-    stack = [root]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.name.endswith(".tsv"):
-                path = Path(entry.path)
-                found[path.relative_to(root).with_suffix("").as_posix()] = path
-    return dict(sorted(found.items()))
 
 
 def downsample(steps: list[float], values: list[float], max_points: int) -> list[list[float]]:
@@ -120,8 +100,7 @@ class LiveMetricsPlot(anywidget.AnyWidget):
         super().__init__(title=title if title is not None else str(path), max_points=max_points, **kwargs)
         self.path = Path(path)
         self.interval = interval
-        self._offsets: dict[str, int] = {}
-        self.errors: dict[str, str] = {}
+        self._tail = FolderTail(self.path)
         self._data: dict[str, tuple[array, array]] = {}
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
@@ -135,15 +114,7 @@ class LiveMetricsPlot(anywidget.AnyWidget):
         with self._lock:
             delta: dict[str, list[Point]] = {}
             reset = False
-            for name, path in scan_tsv_files(self.path).items():
-                if name in self.errors:
-                    continue
-                try:
-                    chunk = tail_tsv(path, self._offsets.get(name, 0))
-                except LiveError as err:  # a malformed line: show the other metrics, say why this one stopped
-                    self.errors[name] = str(err)
-                    continue
-                self._offsets[name] = chunk.offset
+            for name, chunk in self._tail.read().items():
                 points = [(row.step, row.value) for row in chunk.rows if math.isfinite(row.value)]
                 steps, values = self._data.setdefault(name, (array("d"), array("d")))
                 if chunk.restarted:
@@ -159,6 +130,11 @@ class LiveMetricsPlot(anywidget.AnyWidget):
                 compact = {name: [[_compact(s), _compact(v)] for s, v in pts] for name, pts in delta.items()}
                 self._push({"type": "points", "series": compact})
             return reset or bool(delta)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Metrics no longer read, with why (a malformed line); the other metrics go on."""
+        return self._tail.errors
 
     @property
     def series(self) -> dict[str, list[list[float]]]:
