@@ -221,7 +221,8 @@ class Experiments:
         """Create a Git branch from an experiment; returns the release's message."""
         from jupyter_exp.experiments.apply import branch as make_branch
 
-        return make_branch(self.git, exp, branch, log=self.log)
+        with write_lock(self.pipeline.root, "exp branch", log=self.log):
+            return make_branch(self.git, exp, branch, log=self.log)
 
     def list(self, rev: str | None = None, *, all: bool = False) -> dict[str, list[str]]:  # noqa: A002
         """Baseline name -> experiment names."""
@@ -240,7 +241,8 @@ class Experiments:
         """Remove experiments (or queued ones) by name, by baseline ``rev``, all, or the whole ``queue``."""
         from jupyter_exp.experiments.manage import remove
 
-        removed = remove(self.git, names, rev=rev, all_commits=all_commits, queue=queue)
+        with write_lock(self.pipeline.root, "exp remove", log=self.log):
+            removed = remove(self.git, names, rev=rev, all_commits=all_commits, queue=queue)
         self.log(f"Removed experiments: {', '.join(removed)}" if removed else "No experiments to remove.")
         return removed
 
@@ -269,7 +271,8 @@ class Experiments:
     ) -> list[str]:  # noqa: A002
         from jupyter_exp.experiments.manage import push
 
-        pushed = push(self.git, remote, names, all_exps=all, force=force)
+        with write_lock(self.pipeline.root, "exp push", log=self.log):
+            pushed = push(self.git, remote, names, all_exps=all, force=force)
         for ref in pushed:
             self.log(f"Pushed experiment '{ref.rsplit('/', 1)[-1]}' to Git remote '{remote}'.")
         return pushed
@@ -279,7 +282,8 @@ class Experiments:
     ) -> list[str]:  # noqa: A002
         from jupyter_exp.experiments.manage import pull
 
-        pulled = pull(self.git, remote, names, all_exps=all, force=force)
+        with write_lock(self.pipeline.root, "exp pull", log=self.log):
+            pulled = pull(self.git, remote, names, all_exps=all, force=force)
         for ref in pulled:
             self.log(f"Pulled experiment '{ref.rsplit('/', 1)[-1]}' from Git remote '{remote}'.")
         return pulled

@@ -17,6 +17,7 @@ from conftest import DVC
 from jupyter_exp.errors import RepoLockedError
 from jupyter_exp.experiments.refs import exp_refs
 from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.repo import Repo
 from jupyter_exp.scm.git import Git
 
 from .conftest import fsck, git
@@ -58,13 +59,14 @@ def test_a_second_writer_waits_naming_the_holder_then_fails(
 def test_the_cli_waits_for_the_holder_to_finish(project: Path, holder: subprocess.Popen) -> None:
     cli = subprocess.Popen([sys.executable, "-m", "jupyter_exp.cli", "repro"], cwd=project,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.0)
+    assert cli.stdout is not None
+    first = cli.stdout.readline()  # however long the CLI takes to start, it waits before running anything
+    assert first.startswith(f"Waiting for jupyter-exp pid {holder.pid} (exp run)"), first
     assert cli.poll() is None and not (project / "data.txt").exists()
     holder.kill()
     holder.wait()
     out = cli.communicate(timeout=60)[0]
-    assert cli.returncode == 0, out
-    assert f"Waiting for jupyter-exp pid {holder.pid} (exp run)" in out
+    assert cli.returncode == 0, first + out
     assert (project / "data.txt").exists()
 
 
@@ -106,3 +108,43 @@ def test_real_dvc_sees_our_lock(project: Path, holder: subprocess.Popen) -> None
     done = subprocess.run([str(DVC), "repro"], cwd=project, env=env, capture_output=True, text=True)
     assert done.returncode != 0
     assert f"(PID {holder.pid}): jupyter-exp exp run" in done.stdout + done.stderr
+
+
+
+def start_holder(project: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(project)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+@pytest.mark.parametrize("command", [["exp", "remove", "first"], ["exp", "branch", "first", "from-exp"],
+                                     ["exp", "gc", "--workspace", "-f"]])
+def test_experiment_ref_writers_wait_for_the_holder_and_change_nothing(project: Path, command: list[str]) -> None:
+    Repo(project).experiments.run(["train.lr=0.3"], name="first")
+    refs_before = git(project, "for-each-ref")
+    holder = start_holder(project)
+    try:
+        done = subprocess.run([sys.executable, "-m", "jupyter_exp.cli", *command], cwd=project,
+                              env={**os.environ, "JUPYTER_EXP_LOCK_TIMEOUT": "0.3"}, capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode != 0
+    assert f"locked by jupyter-exp pid {holder.pid} (exp run)" in done.stderr
+    assert git(project, "for-each-ref") == refs_before
+
+
+def test_a_killed_holder_not_yet_reaped_is_taken_over(project: Path) -> None:
+    holder = start_holder(project)
+    holder.kill()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{holder.pid}/stat").read_text().split(") ")[1][0] != "Z":  # killed, not waited for
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        said: list[str] = []
+        Pipeline(project, log=said.append).reproduce()
+        assert any(f"pid {holder.pid} (exp run) was killed" in line for line in said)
+    finally:
+        holder.wait()
