@@ -294,6 +294,14 @@ class Experiments:
 
         return entries(self.git)
 
+    def running(self) -> list[QueueEntry]:
+        """The queue entries a local worker is running now (``run_all``, a sweep's trials); ``show()``
+        gives their rows the metrics logged so far."""
+        from jupyter_exp.experiments.queue import entries, running_workspaces
+
+        workspaces = running_workspaces(self.git)
+        return [entry for entry in entries(self.git) if entry.id in workspaces]
+
     def used_objects(self) -> set[str]:
         """md5s every experiment's (and queued one's) ``dvc.lock`` references, so cache gc keeps them."""
         from jupyter_exp.experiments.queue import entries

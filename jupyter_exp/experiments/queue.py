@@ -234,6 +234,25 @@ def remove_abandoned_workspaces(runs_dir: Path) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def running_workspaces(git: Git) -> dict[str, Path]:
+    """Queue entry id -> the workspace its local worker is running it in now (a worker that started and
+    has not written its result), so ``exp show`` can show the metrics the run has logged so far."""
+    runs_dir = git.root / RUNS_DIR
+    found: dict[str, Path] = {}
+    if not runs_dir.is_dir():
+        return found
+    for workdir in runs_dir.iterdir():
+        try:
+            spec = json.loads((workdir / "spec.json").read_text())
+            worker = int((workdir / WORKER_PID).read_text())
+        except (OSError, ValueError):  # not a run's folder, or its worker not started yet
+            continue
+        entry = spec.get("entry") if isinstance(spec, dict) else None
+        if isinstance(entry, str) and pid_alive(worker) and not (workdir / "result.json").exists():
+            found[entry] = workdir / "ws"
+    return found
+
+
 def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
     """A workspace with the queued commit's files whose Git objects and refs are the main repository's."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{entry.id[:7]}-{os.getpid()}-", dir=runs_dir))
@@ -258,6 +277,7 @@ def _populate(git: Git, cache_dir: Path, entry: QueueEntry, workspace: Path) -> 
 def start_worker(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, log: Log) -> Worker:
     workdir = _prepare(git, cache_dir, entry, runs_dir)
     spec = {
+        "entry": entry.id,
         "root": str(workdir / "ws"),
         "name": entry.name,
         "targets": list(entry.targets),

@@ -4,7 +4,9 @@ One pass over ``refs/exps``; each commit's data comes from the per-sha cache; no
 Checkpoint chains are drawn as the DVC 2.0 release draws them: the tip ``│ ╓``, older checkpoints
 ``│ ╟``, the first ``├─╨``; a chain that continues another experiment's checkpoint (a modified resume)
 ends on ``│ ╟ <sha> (<parent>)`` instead. Queued experiments are marked ``*`` as in the release
-(``├── *4d6e6a7``), created at their queue time, with their params and no metrics.
+(``├── *4d6e6a7``), created at their queue time, with their params and no metrics; one a worker is
+running now is marked ``(running)`` and shows the metrics its workspace holds so far (the live logger's
+summary, a metrics file the stage rewrites), so a front end that polls sees them change.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
-from jupyter_exp.errors import ExperimentError, SCMError
+from jupyter_exp.errors import ExperimentError, JupyterExpError, SCMError
 from jupyter_exp.experiments.collect import Collector, RevData
-from jupyter_exp.experiments.queue import QueueEntry, entries
+from jupyter_exp.experiments.queue import QueueEntry, entries, running_workspaces
 from jupyter_exp.experiments.refs import ExpRef, exp_refs
 from jupyter_exp.experiments.sweep import best_trials
 from jupyter_exp.experiments.table import ExpRow, ExpTable
@@ -168,14 +171,26 @@ def _rows_for_baseline(
     return groups
 
 
+def _live_metrics(workspace: Path, collector: Collector) -> dict[str, dict[str, Any]]:
+    """The metrics a running experiment's workspace holds now. Its stage is writing them, so a file caught
+    half written (or the workspace removed as the run ends) leaves that metric out until the next look."""
+    try:
+        return collector.read(WorkspaceTree(workspace)).metrics
+    except (OSError, JupyterExpError):
+        return {}
+
+
 def _queued_groups(
-    baseline: str, queued: list[QueueEntry], collector: Collector
+    baseline: str, queued: list[QueueEntry], running: dict[str, Path], collector: Collector
 ) -> list[tuple[tuple[Any, ...], list[ExpRow]]]:
-    """A one-row group per queue entry of ``baseline``: params of the queued commit, no metrics yet."""
+    """A one-row group per queue entry of ``baseline``: params of the queued commit, and no metrics yet
+    unless a worker runs it (``running``: entry id -> its workspace)."""
     groups = []
     for entry in queued:
         if entry.baseline != baseline:
             continue
+        workspace = running.get(entry.id)
+        state = " (failed)" if entry.failed else " (running)" if workspace else ""
         row = ExpRow(
             rev=entry.id,
             name=entry.name,
@@ -184,10 +199,11 @@ def _queued_groups(
             parent=baseline,
             created=entry.created,
             params=collector.commit(entry.id).params,
-            metrics={},
+            metrics=_live_metrics(workspace, collector) if workspace else {},
             glyph="├── ",
-            label=f"*{entry.label}{' (failed)' if entry.failed else ''}",
+            label=f"*{entry.label}{state}",
             error=entry.error,
+            running=workspace is not None,
         )
         groups.append(((entry.created.timestamp(), 1, entry.id), [row]))
     return groups
@@ -276,6 +292,7 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
     names = describe(git, shas)
     refs = exp_refs(git)
     queued = entries(git)
+    running = running_workspaces(git) if queued else {}
     for baseline in shas:
         data = collector.commit(baseline)
         rows.append(
@@ -295,7 +312,7 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
         )
         groups = _rows_for_baseline(baseline, refs, collector)
         if queued:
-            groups += _queued_groups(baseline, queued, collector)
+            groups += _queued_groups(baseline, queued, running, collector)
             groups.sort(key=lambda group: group[0], reverse=True)
         if opts.sort_by:
             groups = _sort_groups(groups, opts.sort_by, opts.sort_order)

@@ -56,6 +56,7 @@ class ExpRow:
     checkpoint_tip: str | None = None  # checkpoints: sha of their chain's tip
     error: str | None = None
     best_of: str | None = None  # the Optuna study whose best trial this experiment is (`exp sweep`)
+    running: bool = False  # a queued experiment a worker is running now (its metrics are the live ones)
 
     @property
     def experiment(self) -> str:
@@ -226,6 +227,7 @@ class ExpTable:
                     "metrics": row.metrics,
                     "error": row.error,
                     "best_of": row.best_of,
+                    "running": row.running,
                 }
                 for row in self.rows
             ],
@@ -309,6 +311,7 @@ def _record(row: ExpRow) -> dict[str, Any]:
         "tip": row.checkpoint_tip,
         "error": row.error,
         "best_of": row.best_of,
+        "running": row.running,
         "group": group,
         "unit": row.checkpoint_tip or row.rev,
         "values": values,

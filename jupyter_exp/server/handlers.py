@@ -247,7 +247,8 @@ class ExperimentsHandler(ExpHandler):
 
 
 class StatusHandler(ExpHandler):
-    """``GET status?path=``: the repo root, its queue (queued/failed counts) and the background run, if any."""
+    """``GET status?path=``: the repo root, its queue (queued/failed counts, the names of the entries a
+    worker runs now) and the background run, if any."""
 
     @_api
     async def get(self) -> None:
@@ -259,6 +260,7 @@ class StatusHandler(ExpHandler):
                 "root": self.root_label(repo),
                 "queued": sum(not e.failed for e in queue),
                 "failed": sum(e.failed for e in queue),
+                "running": [e.label for e in repo.experiments.running()],
                 "run": run.to_dict() if run else None,
             }
 
@@ -386,6 +388,31 @@ class SweepHandler(ExpHandler):
         self.reply(run.to_dict())
 
 
+class DiffHandler(ExpHandler):
+    """``GET diff?path=&a=REV&b=REV[&all=1]``: ``exp diff a b`` as data (``diff``: per file and key, old,
+    new and the change) and as the two tables ``exp diff`` prints (``tables``: header and cell text per
+    kind), so the panel shows the core's formatting (metrics rounded, params as written)."""
+
+    @_api
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "")
+        a, b = self.get_query_argument("a", ""), self.get_query_argument("b", "")
+        if not a or not b:
+            raise BadRequest("'a' and 'b' must name the two revisions to compare")
+        include_all = self.get_query_argument("all", "") in ("1", "true")
+
+        def diff(repo: Repo) -> dict[str, Any]:
+            result = repo.experiments.diff(a, b, include_all=include_all)
+            tables = {}
+            for kind in ("metrics", "params"):
+                header, rows = result.rows(kind)
+                tables[kind] = {"header": header, "rows": rows}
+            return {"a": a, "b": b, "diff": result.to_dict(), "tables": tables}
+
+        data, _ = await self.on_repo(path, diff)
+        self.reply(data)
+
+
 class PlotsHandler(ExpHandler):
     """``GET plots?path=&revs=a,b``: the offline plots page overlaying those revisions, as ``text/html``.
 
@@ -416,6 +443,7 @@ ROUTES: list[tuple[str, type[ExpHandler]]] = [
     ("run", RunHandler),
     ("run_all", RunAllHandler),
     ("sweep", SweepHandler),
+    ("diff", DiffHandler),
     ("plots", PlotsHandler),
 ]
 

@@ -28,6 +28,7 @@ def exp_row(data: dict[str, Any]) -> ExpRow:
         created=datetime.fromisoformat(data["created"]) if data["created"] else None, params=data["params"],
         metrics=data["metrics"], glyph=data["experiment"][: len(data["experiment"]) - len(label)], label=label,
         checkpoint_tip=data["checkpoint_tip"], error=data["error"], best_of=data["best_of"],
+        running=data["running"],
     )
 
 

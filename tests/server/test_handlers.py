@@ -191,6 +191,46 @@ def test_run_all_returns_at_once_and_the_server_answers_while_the_queue_runs(
     assert by_name(rows)["q2"]["params"]["params.yaml"]["train.lr"] == 0.4
 
 
+def test_status_and_experiments_report_the_entry_a_worker_runs_now(server: Server, project: Path) -> None:
+    path = project.name
+    body = {"path": path, "params": ["train.lr=0.3", "train.sleep=3"], "name": "busy", "queue": True}
+    assert server.post("run", body).status == 200
+    assert server.get("status", path=path).json["running"] == []
+    assert server.post("run_all", {"path": path}).status == 202
+    deadline = time.monotonic() + 30
+    while server.get("status", path=path).json["running"] != ["busy"]:
+        assert time.monotonic() < deadline, "the worker never showed as running"
+        time.sleep(0.05)
+    row = by_name(rows_of(server, path))["busy"]
+    assert (row["kind"], row["running"], row["experiment"]) == ("queued", True, "├── *busy (running)")
+    done = wait_for_queue(server, path)
+    assert done["running"] == [] and done["run"]["results"][0]["error"] is None
+    row = by_name(rows_of(server, path))["busy"]
+    assert (row["kind"], row["running"], row["metrics"]["metrics.json"]["loss"]) == ("experiment", False, 0.7)
+
+
+def test_diff_compares_two_experiments_as_exp_diff_does(server: Server, project: Path) -> None:
+    reply = server.get("diff", path=project.name, a="fast", b="slow")
+    assert reply.status == 200, reply.body
+    data = reply.json
+    lr = {"old": 0.2, "new": 0.05, "diff": 0.05 - 0.2}
+    assert data["diff"]["params"] == {"params.yaml": {"train.lr": lr}}
+    assert data["diff"]["metrics"]["metrics.json"]["loss"] == {"old": 0.8, "new": 0.95, "diff": 0.95 - 0.8}
+    metrics = data["tables"]["metrics"]
+    assert metrics["header"] == ["Path", "Metric", "fast", "slow", "Change"]
+    assert metrics["rows"] == [  # metrics rounded as exp diff prints them, params as written
+        ["metrics.json", "acc", "0.2", "0.05", "-0.15"],
+        ["metrics.json", "loss", "0.8", "0.95", "0.15"],
+    ]
+    assert data["tables"]["params"]["rows"] == [["params.yaml", "train.lr", "0.2", "0.05", repr(0.05 - 0.2)]]
+    everything = server.get("diff", path=project.name, a="fast", b="slow", all="1").json
+    assert ["params.yaml", "train.sleep", "0", "0", "0"] in everything["tables"]["params"]["rows"]
+    missing = server.get("diff", path=project.name, a="fast")
+    assert missing.status == 400 and "'a' and 'b'" in missing.json["error"]
+    unknown = server.get("diff", path=project.name, a="fast", b="nope")
+    assert unknown.status == 400 and "nope" in unknown.json["error"]
+
+
 def test_sweep_starts_an_optuna_search_in_the_background(server: Server, project: Path) -> None:
     path = project.name
     bad = server.post("sweep", {"path": path, "params": ["train.lr=1"], "trials": 2, "objective": "loss"})
