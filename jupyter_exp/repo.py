@@ -118,7 +118,7 @@ class Repo:
     def experiments(self) -> Experiments:
         from jupyter_exp.experiments import Experiments
 
-        return Experiments(self.pipeline, self.scm, log=self.log)
+        return Experiments(lambda: self.pipeline, self.scm, log=self.log)
 
     def tree(self, rev: str | None) -> TreeReader:
         """Files at ``rev``: ``None``/``"workspace"`` is the workspace; else a commit, branch, tag, ``HEAD^``

@@ -17,7 +17,7 @@ from jupyter_exp.pipeline.rwlock import write_lock
 if TYPE_CHECKING:
     from jupyter_exp.experiments.collect import Collector
     from jupyter_exp.experiments.diff import DiffResult
-    from jupyter_exp.experiments.queue import QueueEntry
+    from jupyter_exp.experiments.queued import QueueEntry
     from jupyter_exp.experiments.run import ExpResult
     from jupyter_exp.experiments.sweep import SweepResult
     from jupyter_exp.experiments.table import ExpRow, ExpTable
@@ -46,18 +46,26 @@ def _quiet(_: str) -> None:
 class Experiments:
     """Experiments of one repository: a :class:`Pipeline` to reproduce and a :class:`Git` to commit to."""
 
-    def __init__(self, pipeline: Pipeline, git: Git, *, log: Log | None = None) -> None:
-        self.pipeline = pipeline
+    def __init__(self, pipeline: Pipeline | Callable[[], Pipeline], git: Git, *, log: Log | None = None) -> None:
+        self._pipeline = pipeline
         self.git = git
         self.log = log or _quiet
         self._collector: Collector | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline, made on first use when given as a factory: a warm ``exp show`` reads cached rows
+        and never needs it (its code is a third of the CLI's start-up)."""
+        if callable(self._pipeline):
+            self._pipeline = self._pipeline()
+        return self._pipeline
 
     @property
     def collector(self) -> Collector:
         if self._collector is None:
             from jupyter_exp.experiments.collect import Collector
 
-            self._collector = Collector(self.git, self.pipeline.root, self.pipeline.cache)
+            self._collector = Collector(self.git, self.git.root, lambda: self.pipeline.cache)
         return self._collector
 
     def run(
@@ -290,21 +298,21 @@ class Experiments:
 
     def queued(self) -> list[QueueEntry]:
         """The queue's entries (queued and failed), oldest first."""
-        from jupyter_exp.experiments.queue import entries
+        from jupyter_exp.experiments.queued import entries
 
         return entries(self.git)
 
     def running(self) -> list[QueueEntry]:
         """The queue entries a local worker is running now (``run_all``, a sweep's trials); ``show()``
         gives their rows the metrics logged so far."""
-        from jupyter_exp.experiments.queue import entries, running_workspaces
+        from jupyter_exp.experiments.queued import entries, running_workspaces
 
         workspaces = running_workspaces(self.git)
         return [entry for entry in entries(self.git) if entry.id in workspaces]
 
     def used_objects(self) -> set[str]:
         """md5s every experiment's (and queued one's) ``dvc.lock`` references, so cache gc keeps them."""
-        from jupyter_exp.experiments.queue import entries
+        from jupyter_exp.experiments.queued import entries
         from jupyter_exp.experiments.refs import exp_refs
         from jupyter_exp.pipeline import lock as lockfile
 

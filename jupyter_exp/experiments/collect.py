@@ -10,18 +10,20 @@ sha is kept in one JSON file under ``.dvc/tmp``; a warm ``exp show`` is then one
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jupyter_exp.data.cache import Cache
 from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
 from jupyter_exp.metrics import read_metrics
 from jupyter_exp.params import read_params
 from jupyter_exp.params.declared import Declared, declared
-from jupyter_exp.pipeline.outputs_tree import revision_tree
 from jupyter_exp.scm.git import FileEntry, Git
+
+if TYPE_CHECKING:
+    from jupyter_exp.data.cache import Cache
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 CACHE_PATH = Path(".dvc", "tmp", "jupyter-exp", "commits.json")
@@ -57,12 +59,14 @@ class RevData:
 class Collector:
     """Reads params/metrics of revisions, memoising per commit sha (on disk) and per dvc.yaml (in memory)."""
 
-    def __init__(self, git: Git, root: Path, cache: Cache) -> None:
+    def __init__(self, git: Git, root: Path, cache: Callable[[], Cache]) -> None:
+        """``cache`` makes the repository's cache on the first commit not read yet (cached rows need none)."""
         self.git = git
         self.root = root
-        self.cache = cache
+        self._make_cache = cache
         self._cache_file = root / CACHE_PATH
         self._cache: dict[str, dict[str, Any]] | None = None
+        self._revs: dict[str, RevData] = {}  # what commit() returned: exp show asks up to 3 times per sha
         self._dirty = False
         self._declared_memo: dict[tuple[Any, ...], Declared | str] = {}
         self._templated: dict[FileEntry, bool] = {}  # dvc.yaml blob -> does it use ${...}
@@ -86,15 +90,22 @@ class Collector:
     # -- reading ------------------------------------------------------------------------------
     def commit(self, sha: str) -> RevData:
         """Params, metrics, time and parents of a commit (cached forever: commits are immutable)."""
+        known = self._revs.get(sha)
+        if known is not None:
+            return known
         cache = self._load()
         hit = cache.get(sha)
         if hit is not None:
-            return RevData.from_json(hit)
+            self._revs[sha] = data = RevData.from_json(hit)
+            return data
+        from jupyter_exp.pipeline.outputs_tree import revision_tree
+
         commit = self.git.tree_at_commit(sha)
-        data = self.read(revision_tree(commit.tree, self.cache))
+        data = self.read(revision_tree(commit.tree, self._make_cache()))
         data.time, data.tz, data.parents = commit.time, commit.tz, commit.parents
         if data.error is None:  # a file missing from the cache now may be fetched later
             cache[sha] = data.to_json()
+            self._revs[sha] = data
             self._dirty = True
         return data
 

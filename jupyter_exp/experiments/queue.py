@@ -32,7 +32,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,7 +39,15 @@ from jupyter_exp import serialize
 from jupyter_exp.config import write_config
 from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments.commit import CommitLock, conflict_error
-from jupyter_exp.experiments.refs import CELERY_NAMESPACE, ExpRef, validate_name
+from jupyter_exp.experiments.queued import (
+    RUNS_DIR,
+    WORKER_PID,
+    QueueEntry,
+    entries,
+    entry_message,
+    entry_meta,
+)
+from jupyter_exp.experiments.refs import ExpRef, validate_name
 from jupyter_exp.experiments.run import ExpResult, Runner, overrides_by_file
 from jupyter_exp.fsutil import atomic_write_text
 from jupyter_exp.live.checkpoint import pid_alive
@@ -48,92 +55,8 @@ from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import FileEntry, Git
 
 Log = Callable[[str], None]
-QUEUE_NAMESPACE = f"{CELERY_NAMESPACE}/jupyter-exp"
-RUNS_DIR = Path(".dvc", "tmp", "jupyter-exp", "queue")
-WORKER_PID = "worker.pid"
-_TITLE = "jupyter-exp: queued experiment"
-_STATES = ("queued", "failed")
 _WORKER = "from jupyter_exp.experiments.queue import worker_main; worker_main()"
 _STOP_GRACE_S = 20.0  # a worker forwards Ctrl-C to its stage and waits up to 10 s for it
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """One experiment waiting in the queue (or failed there)."""
-
-    id: str  # the queued commit
-    rev: str  # what the entry's ref points at: the queued commit, or the record of its failure
-    baseline: str
-    created: datetime
-    order: int  # queue time in ns: run order
-    name: str | None = None
-    targets: tuple[str, ...] = ()
-    force: bool = False
-    params: tuple[str, ...] = ()
-    error: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-    @property
-    def label(self) -> str:
-        """The name given with ``-n``, else the short sha (as DVC 2.0 names queued experiments)."""
-        return self.name or self.id[:7]
-
-    @property
-    def ref(self) -> str:
-        return f"{QUEUE_NAMESPACE}/{'failed' if self.failed else 'queued'}/{self.id}"
-
-    def matches(self, name: str) -> bool:
-        return name in (self.name, self.label, self.id, self.ref) or (
-            len(name) >= 7 and self.id.startswith(name)
-        )
-
-
-def _message(meta: Mapping[str, Any]) -> str:
-    return f"{_TITLE}\n\n{json.dumps(meta, sort_keys=True)}\n"
-
-
-def _meta(message: str) -> dict[str, Any] | None:
-    title, _, body = message.partition("\n\n")
-    if title.strip() != _TITLE:
-        return None
-    try:
-        meta = json.loads(body)
-    except ValueError:
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
-def entries(git: Git) -> list[QueueEntry]:
-    """Every queue entry (queued and failed), oldest first."""
-    found = []
-    for ref, sha in git.refs(QUEUE_NAMESPACE).items():
-        state, _, entry_id = ref[len(QUEUE_NAMESPACE) + 1 :].partition("/")
-        if state not in _STATES or not entry_id or "/" in entry_id:
-            continue
-        info = git.commit_info(sha)
-        meta = _meta(info.message)
-        if meta is None or not info.parents:
-            continue
-        error = (meta.get("error") or "failed") if state == "failed" else None
-        found.append(
-            QueueEntry(
-                id=entry_id,
-                rev=sha,
-                baseline=info.parents[0],
-                created=info.time,
-                order=int(meta.get("order") or 0),
-                name=meta.get("name"),
-                targets=tuple(meta.get("targets") or ()),
-                force=bool(meta.get("force")),
-                params=tuple(meta.get("params") or ()),
-                error=error,
-            )
-        )
-    found.sort(key=lambda entry: (entry.order, entry.id))
-    return found
 
 
 def _overridden_blob(git: Git, path: str, overrides: list[str], entry: FileEntry | None) -> FileEntry:
@@ -177,7 +100,7 @@ def enqueue(
             "params": [f"{path}:{o}" for path, items in grouped.items() for o in items],
             "order": time.time_ns(),
         }
-        sha = git.commit_tree(git.write_tree(files), [baseline], _message(meta))
+        sha = git.commit_tree(git.write_tree(files), [baseline], entry_message(meta))
     for old in same_name:
         git.delete_ref(old.ref)
     entry = QueueEntry(sha, sha, baseline, git.commit_info(sha).time, meta["order"], name)
@@ -232,25 +155,6 @@ def remove_abandoned_workspaces(runs_dir: Path) -> None:
             worker = None
         if worker is None or not pid_alive(worker):
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def running_workspaces(git: Git) -> dict[str, Path]:
-    """Queue entry id -> the workspace its local worker is running it in now (a worker that started and
-    has not written its result), so ``exp show`` can show the metrics the run has logged so far."""
-    runs_dir = git.root / RUNS_DIR
-    found: dict[str, Path] = {}
-    if not runs_dir.is_dir():
-        return found
-    for workdir in runs_dir.iterdir():
-        try:
-            spec = json.loads((workdir / "spec.json").read_text())
-            worker = int((workdir / WORKER_PID).read_text())
-        except (OSError, ValueError):  # not a run's folder, or its worker not started yet
-            continue
-        entry = spec.get("entry") if isinstance(spec, dict) else None
-        if isinstance(entry, str) and pid_alive(worker) and not (workdir / "result.json").exists():
-            found[entry] = workdir / "ws"
-    return found
 
 
 def _prepare(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path) -> Path:
@@ -310,8 +214,8 @@ def start_worker(git: Git, cache_dir: Path, entry: QueueEntry, runs_dir: Path, l
 def record_failure(git: Git, entry: QueueEntry, error: str) -> QueueEntry:
     """Move the entry to ``failed/``: a commit with the same tree and baseline whose message has the error."""
     info = git.commit_info(entry.id)
-    meta = {**(_meta(info.message) or {}), "error": error}
-    sha = git.commit_tree(info.tree, [entry.baseline], _message(meta))
+    meta = {**(entry_meta(info.message) or {}), "error": error}
+    sha = git.commit_tree(info.tree, [entry.baseline], entry_message(meta))
     failed = QueueEntry(
         entry.id, sha, entry.baseline, entry.created, entry.order, entry.name, entry.targets,
         entry.force, entry.params, error,

@@ -25,7 +25,7 @@ EXEC_APPLY = f"{EXEC_NAMESPACE}/EXEC_APPLY"
 EXEC_CHECKPOINT = f"{EXEC_NAMESPACE}/EXEC_CHECKPOINT"
 _SKIP = (APPLY_NAMESPACE, CELERY_NAMESPACE, EXEC_NAMESPACE, TEMP_NAMESPACE)
 
-_SHA_PART = re.compile(r"^[0-9a-f]+$")
+_EXP_REF = re.compile(r"refs/exps/([0-9a-f]+)/([0-9a-f]+)/([^/]+)\Z")
 _BAD_NAME = re.compile(r"[\x00-\x20\x7f~^:?*\[\\/]|\.\.|@\{|^\.|\.$|\.lock$|^-")
 
 
@@ -44,12 +44,10 @@ class ExpRef:
         """The experiment a ref names, or None for refs that are not experiments (stash, exec, ...)."""
         if ref in (EXPS_STASH,) or ref.startswith(_SKIP):
             return None
-        parts = ref.split("/")
-        if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != EXPS_NAMESPACE:
+        match = _EXP_REF.match(ref)
+        if match is None or len(match[1]) + len(match[2]) != 40:
             return None
-        if not (_SHA_PART.match(parts[2]) and _SHA_PART.match(parts[3]) and len(parts[2] + parts[3]) == 40):
-            return None
-        return cls(parts[2] + parts[3], parts[4])
+        return cls(match[1] + match[2], match[3])
 
 
 def validate_name(name: str, git: Git | None = None) -> str:

@@ -12,6 +12,7 @@ summary, a metrics file the stage rewrites), so a front end that polls sees them
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -20,9 +21,9 @@ from typing import Any
 
 from jupyter_exp.errors import ExperimentError, JupyterExpError, SCMError
 from jupyter_exp.experiments.collect import Collector, RevData
-from jupyter_exp.experiments.queue import QueueEntry, entries, running_workspaces
+from jupyter_exp.experiments.queued import QueueEntry, entries, running_workspaces
 from jupyter_exp.experiments.refs import ExpRef, exp_refs
-from jupyter_exp.experiments.sweep import best_trials
+from jupyter_exp.experiments.studies import best_trials
 from jupyter_exp.experiments.table import ExpRow, ExpTable
 from jupyter_exp.fsutil import WorkspaceTree
 from jupyter_exp.scm.git import Git
@@ -45,10 +46,15 @@ class ShowOptions:
     hide_workspace: bool = False
 
 
+@functools.lru_cache(maxsize=64)
+def _timezone(offset: int) -> timezone:
+    return timezone(timedelta(seconds=offset))
+
+
 def _created(data: RevData) -> datetime | None:
     if data.time is None:
         return None
-    return datetime.fromtimestamp(data.time, timezone(timedelta(seconds=data.tz)))
+    return datetime.fromtimestamp(data.time, _timezone(data.tz))
 
 
 def baselines(git: Git, opts: ShowOptions) -> list[str]:
@@ -214,6 +220,8 @@ def _matches(patterns: list[str], path: str, key: str) -> bool:
 
 
 def _filter(values: dict[str, dict[str, Any]], include: list[str] | None, exclude: list[str] | None) -> dict:
+    if not include and not exclude:
+        return values  # shared with the collector's rows: never changed in place (see _drop_unchanged)
     result = {}
     for path, flat in values.items():
         kept = {
@@ -250,17 +258,25 @@ def _sort_groups(
 
 
 def _drop_unchanged(rows: list[ExpRow]) -> None:
+    """Leave out the columns with one value in every row; each row gets new dicts, as its own may be the
+    collector's (read once per commit and shared)."""
     for attr in ("metrics", "params"):
         columns: dict[tuple[str, str], set[str]] = {}
         for row in rows:
             for path, flat in getattr(row, attr).items():
                 for key, value in flat.items():
                     columns.setdefault((path, key), set()).add(repr(value))
+        same = set()
         for (path, key), values in columns.items():
             present = sum(1 for row in rows if key in getattr(row, attr).get(path, {}))
             if len(values) == 1 and present == len(rows):
-                for row in rows:
-                    getattr(row, attr)[path].pop(key, None)
+                same.add((path, key))
+        for row in rows:
+            values = {
+                path: {k: v for k, v in flat.items() if (path, k) not in same}
+                for path, flat in getattr(row, attr).items()
+            }
+            setattr(row, attr, values)
 
 
 def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> ExpTable:

@@ -40,13 +40,13 @@ from jupyter_exp.experiments.queue import (
     start_worker,
     stop_workers,
 )
+from jupyter_exp.experiments.studies import SWEEPS_DIR
 from jupyter_exp.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from jupyter_exp.experiments import Experiments
 
 Log = Callable[[str], None]
-SWEEPS_DIR = Path(".dvc", "tmp", "jupyter-exp", "sweeps")
 STORAGE = Path(".dvc", "tmp", "jupyter-exp", "sweeps.sqlite")
 DIRECTIONS = ("minimize", "maximize")
 _DISTRIBUTIONS = ("uniform", "loguniform", "int", "logint")
@@ -387,22 +387,6 @@ class Sweep:
         atomic_write_text(
             self.root / SWEEPS_DIR / f"{self.name}.json", json.dumps(summary, indent=1, default=str)
         )
-
-
-def best_trials(root: Path) -> dict[str, str]:
-    """Experiment commit -> the study it is the best trial of, from the sweep summaries."""
-    marked: dict[str, str] = {}
-    folder = root / SWEEPS_DIR
-    if not folder.is_dir():
-        return marked
-    for path in sorted(folder.glob("*.json")):
-        try:
-            best = (json.loads(path.read_text()) or {}).get("best") or {}
-        except (OSError, ValueError):
-            continue
-        if best.get("rev"):
-            marked[best["rev"]] = path.stem
-    return marked
 
 
 def _quiet(_: str) -> None:

@@ -48,6 +48,7 @@ class Git(WorkspaceScan, Transfer):
         #: The Git directory every work tree of the repository shares: objects, refs, config.
         self.common_dir = Path(self.repo.commondir())
         self._identity: tuple[bytes, bytes] | None = None
+        self._packed: tuple[tuple[int, int, int], dict[str, str]] | None = None
 
     @classmethod
     def init_bare(cls, path: Path) -> Git:
@@ -60,16 +61,16 @@ class Git(WorkspaceScan, Transfer):
     # ----------------------------------------------------------------- revisions
     def head(self) -> str:
         """Sha of the commit HEAD points at."""
-        try:
-            return self.repo.refs[b"HEAD"].decode()
-        except KeyError:
-            raise SCMError("The Git repository has no commits yet: commit something first") from None
+        sha = self.get_ref("HEAD")
+        if sha is None:
+            raise SCMError("The Git repository has no commits yet: commit something first")
+        return sha
 
     def branch(self) -> str | None:
         """Name of the checked-out branch, None on a detached HEAD."""
-        target = self.repo.refs.read_ref(b"HEAD")
-        if target and target.startswith(b"ref: refs/heads/"):
-            return target[len(b"ref: refs/heads/") :].decode()
+        target = self._loose_ref("HEAD")
+        if target and target.startswith("ref: refs/heads/"):
+            return target[len("ref: refs/heads/") :]
         return None
 
     def resolve(self, rev: str) -> str:
@@ -100,15 +101,12 @@ class Git(WorkspaceScan, Transfer):
     def _resolve_base(self, base: str, rev: str) -> str:
         if len(base) == 40 and _SHA_RE.match(base) and base.lower().encode() in self.repo.object_store:
             return self._peel(base.lower().encode(), rev)
-        refs = self.repo.refs
         candidates = [base] if base == "HEAD" or base.startswith("refs/") else []
         candidates += [f"refs/{base}", f"refs/tags/{base}", f"refs/heads/{base}", f"refs/remotes/{base}"]
         for name in candidates:
-            try:
-                sha = refs[name.encode()]
-            except (KeyError, ValueError):
-                continue
-            return self._peel(sha, rev)
+            sha = self.get_ref(name)
+            if sha is not None:
+                return self._peel(sha.encode(), rev)
         if _SHA_RE.match(base):
             prefix = base.lower().encode()
             if len(prefix) < 40:
@@ -205,14 +203,7 @@ class Git(WorkspaceScan, Transfer):
         """All refs under ``prefix`` -> sha, read in one pass over loose refs and ``packed-refs``."""
         prefix = prefix.rstrip("/") + "/"
         result: dict[str, str] = {}
-        packed = self.common_dir / "packed-refs"
-        if packed.exists():
-            for line in packed.read_text().splitlines():
-                if not line or line[0] in "#^":
-                    continue
-                sha, _, name = line.partition(" ")
-                if name.startswith(prefix):
-                    result[name] = sha
+        result = {name: sha for name, sha in self.packed_refs().items() if name.startswith(prefix)}
         top = self.common_dir / prefix
         symbolic = []
         for dirpath, _dirs, files in os.walk(top):
@@ -236,10 +227,47 @@ class Git(WorkspaceScan, Transfer):
         return result
 
     def get_ref(self, ref: str) -> str | None:
-        try:
-            return self.repo.refs[ref.encode()].decode()
-        except KeyError:
+        """Sha ``ref`` points at (symbolic refs followed), None when it does not exist or is no ref name.
+
+        Read here rather than through dulwich, which validates every name in ``packed-refs`` whenever it
+        reads one packed ref: 0.1 s for HEAD alone with 10,000 packed experiment refs.
+        """
+        for _ in range(5):  # HEAD -> refs/heads/main; git follows a few levels too
+            content = self._loose_ref(ref)
+            if content is None:
+                return self.packed_refs().get(ref)
+            if not content.startswith("ref: "):
+                return content if len(content) == 40 else None
+            ref = content[len("ref: ") :].strip()
+        return None
+
+    def _loose_ref(self, ref: str) -> str | None:
+        """Content of the loose ref file (per-work-tree refs such as HEAD from this work tree's Git dir)."""
+        from dulwich.refs import check_ref_format
+
+        if not (ref.isupper() and ref.replace("_", "").isalpha() or check_ref_format(ref.encode())):
             return None
+        try:
+            return Path(os.fsdecode(self.repo.refs.refpath(ref.encode()))).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def packed_refs(self) -> dict[str, str]:
+        """``packed-refs`` as ref -> sha, parsed again only when the file was replaced or changed."""
+        path = self.common_dir / "packed-refs"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._packed is None or self._packed[0] != key:
+            refs = {}
+            for line in path.read_text().splitlines():
+                if line and line[0] not in "#^":
+                    sha, _, name = line.partition(" ")
+                    refs[name] = sha
+            self._packed = (key, refs)
+        return self._packed[1]
 
     def set_ref(self, ref: str, sha: str, *, old: str | None = None) -> None:
         """Point ``ref`` at ``sha``; with ``old``, only if it still points there (dulwich's

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_exp.experiments import Experiments
-from jupyter_exp.experiments.queue import QUEUE_NAMESPACE
+from jupyter_exp.experiments.queued import QUEUE_NAMESPACE
 from jupyter_exp.pipeline import Pipeline
 from jupyter_exp.scm.git import Git
 

@@ -21,7 +21,8 @@ from jupyter_exp.experiments.dask_executor import (
     Job,
     run_queued_entry,
 )
-from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries, run_all
+from jupyter_exp.experiments.queue import run_all
+from jupyter_exp.experiments.queued import QUEUE_NAMESPACE, entries
 
 from .conftest import TRAIN, fsck, git, queue_refs
 

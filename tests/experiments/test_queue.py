@@ -13,7 +13,7 @@ import pytest
 
 from jupyter_exp.errors import ExperimentError, YAMLFileError
 from jupyter_exp.experiments import Experiments
-from jupyter_exp.experiments.queue import QUEUE_NAMESPACE, entries
+from jupyter_exp.experiments.queued import QUEUE_NAMESPACE, entries
 from jupyter_exp.experiments.refs import EXEC_APPLY
 
 from .conftest import TRAIN, fsck, git, queue_refs
