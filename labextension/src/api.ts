@@ -37,7 +37,21 @@ export interface Status {
   root: string;
   queued: number;
   failed: number;
+  running: string[]; // the entries a worker runs now
   run: QueueRun | null;
+}
+
+/** One of `exp diff`'s two tables as the core prints it: Path, Metric|Param, A, B, Change. */
+export interface DiffTable {
+  header: string[];
+  rows: string[][];
+}
+
+/** `GET diff`: revision `b` against `a`, only what differs. */
+export interface Diff {
+  a: string;
+  b: string;
+  tables: { metrics: DiffTable; params: DiffTable };
 }
 
 export interface ActionResult {
@@ -88,5 +102,6 @@ export const api = {
   queue: (path: string, params: string[]) => post('run', { path, params, queue: true }),
   runAll: (path: string) => post('run_all', { path }),
   sweep: (path: string, request: SweepRequest) => post('sweep', { path, ...request }),
+  diff: (path: string, a: string, b: string) => getJSON<Diff>('diff', { path, a, b }),
   plots: async (path: string, revs: string[]) => (await request('plots', {}, { path, revs: revs.join(',') })).text()
 };

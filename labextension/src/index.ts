@@ -1,11 +1,11 @@
 // JupyterLab plugin: the "Experiments" panel in the left area, its command palette entry, and the
-// main-area tabs Compare opens (the plots page in a sandboxed iframe).
+// main-area tabs Compare opens (compare.ts: the diff of two rows, the plots page in a sandboxed iframe).
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
 
+import { comparePage } from './compare';
 import { ExperimentsPanel } from './panel';
 
 const PANEL_ID = 'jupyter-exp-panel';
@@ -18,20 +18,6 @@ const experimentsIcon = new LabIcon({
     '<path class="jp-icon3" fill="#616161" d="M9 2h6v2h-1v5.2l5.6 9.3A2 2 0 0 1 17.9 21H6.1a2 2 0 0 1-1.7-2.5L10 9.2V4H9z' +
     'M12 6v3.8L8.9 15h6.2L12 9.8z"/></svg>'
 });
-
-function pageWidget(title: string, html: string): MainAreaWidget {
-  const content = new Widget();
-  content.addClass('jx-compare');
-  const frame = document.createElement('iframe');
-  frame.setAttribute('sandbox', 'allow-scripts');
-  frame.srcdoc = html;
-  content.node.append(frame);
-  const widget = new MainAreaWidget({ content });
-  widget.title.label = title;
-  widget.title.icon = experimentsIcon;
-  widget.title.closable = true;
-  return widget;
-}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-exp:panel',
@@ -48,8 +34,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let pages = 0;
     const panel = new ExperimentsPanel({
       currentPath: () => browser.model.path,
-      openPage: (title, html) => {
-        const widget = pageWidget(title, html);
+      openPage: (title, html, diff) => {
+        const widget = comparePage(title, html, diff, experimentsIcon);
         widget.id = `jupyter-exp-compare-${++pages}`;
         app.shell.add(widget, 'main');
         app.shell.activateById(widget.id);

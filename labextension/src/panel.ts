@@ -1,10 +1,11 @@
 // The "Experiments" side panel: the experiments of the repository holding the file browser's folder,
-// refreshed every few seconds while it is visible, with the actions of the notebook widget's toolbar.
+// refreshed every few seconds while it is visible (every second while the queue runs, so a running row's
+// live metrics move), with the actions of the notebook widget's toolbar.
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { api, ApiError, Status } from './api';
+import { api, ApiError, Diff, Status } from './api';
 import {
   bestValues,
   cellText,
@@ -25,6 +26,8 @@ import {
 } from './table';
 
 export const POLL_MS = 4000;
+/** While experiments run: their rows show the metrics logged so far. */
+export const LIVE_POLL_MS = 1000;
 /** Rows are drawn only around the visible window (a repository may have 10,000): same-height rows (24 px
  * in the stylesheet, measured once drawn), spacer rows for the rest, so the scroll bar is the whole table's. */
 export const ROW_PX = 24;
@@ -36,7 +39,7 @@ const BUTTONS: [Action, string, string][] = [
   ['apply', 'Apply', 'Bring the selected experiment into the workspace'],
   ['branch', 'Branch', 'Create a Git branch from the selected experiment'],
   ['remove', 'Remove', 'Remove the selected experiments or queued entries'],
-  ['compare', 'Compare', 'Plots of the selected rows, overlaid, in a new tab'],
+  ['compare', 'Compare', 'Plots of the selected rows, overlaid, in a new tab (and the diff of two)'],
   ['queue', 'Queue…', 'Queue an experiment with changed params'],
   ['run_all', 'Run queue', 'Run the queued experiments in the background'],
   ['sweep', 'Sweep…', 'Start an Optuna search in the background, each trial an experiment']
@@ -45,8 +48,8 @@ const BUTTONS: [Action, string, string][] = [
 export interface PanelOptions {
   /** The file browser's folder, relative to the server root. */
   currentPath: () => string;
-  /** Opens a plots page (full HTML) in a main-area tab. */
-  openPage: (title: string, html: string) => void;
+  /** Opens a plots page (full HTML) in a main-area tab, under the diff of two compared rows. */
+  openPage: (title: string, html: string, diff: Diff | null) => void;
   pollMs?: number;
 }
 
@@ -256,8 +259,9 @@ export class ExperimentsPanel extends Widget {
     const hidden = this.rows.length - this.ordered.length;
     this.count.textContent = this.notRepo ? '' : `${this.rows.length} rows` + (hidden ? `, ${hidden} filtered out` : '');
     const run = this.status?.run;
-    this.queueState.textContent = run?.running
-      ? `queue running…`
+    const running = this.status?.running ?? [];
+    this.queueState.textContent = run?.running || running.length
+      ? `queue running…` + (running.length ? ` (${running.join(', ')})` : '')
       : queued
         ? `${queued} queued` + (this.status!.failed ? `, ${this.status!.failed} failed` : '')
         : '';
@@ -284,12 +288,13 @@ export class ExperimentsPanel extends Widget {
       const index = first + offset;
       const tr = el('tr', {
         class: `jx-row jx-${row.kind}` + (this.selected.has(row.rev) ? ' jx-selected' : '') +
-          (row.error ? ' jx-failed' : '') + (index === this.cursor ? ' jx-cursor' : ''),
+          (row.error ? ' jx-failed' : '') + (row.running ? ' jx-running' : '') +
+          (index === this.cursor ? ' jx-cursor' : ''),
         'data-rev': row.rev,
         'data-kind': row.kind,
         'data-index': String(index),
         'aria-selected': String(this.selected.has(row.rev)),
-        title: row.error ?? ''
+        title: row.error ?? (row.running ? 'Running: metrics logged so far' : '')
       });
       for (const col of this.columns) {
         const td = el('td', { class: 'jx-td', 'data-col': col.id }, cellText(row, col, now));
@@ -386,9 +391,13 @@ export class ExperimentsPanel extends Widget {
         return messages(result, `Removed ${names.join(', ')}.`);
       }
       case 'compare': {
-        const revs = rows.map(r => (r.kind === 'workspace' ? 'workspace' : refOf(r)));
-        const html = await api.plots(path, revs);
-        this.options.openPage(`Compare ${rows.map(labelOf).join(', ')}`, html);
+        const shown = this.ordered.filter(r => this.selected.has(r.rev)); // top to bottom: A, then B
+        const revs = shown.map(r => (r.kind === 'workspace' ? 'workspace' : refOf(r)));
+        const [html, diff] = await Promise.all([
+          api.plots(path, revs),
+          revs.length === 2 ? api.diff(path, revs[0], revs[1]) : null
+        ]);
+        this.options.openPage(`Compare ${shown.map(labelOf).join(', ')}`, html, diff);
         return '';
       }
       case 'queue': {
@@ -418,16 +427,23 @@ export class ExperimentsPanel extends Widget {
     }
   }
 
+  /** The next refresh: sooner while the queue runs, each one after the previous answered (a slow server
+   * is never asked twice at once). */
   private startPolling(): void {
-    if (!this.timer) {
-      this.timer = window.setInterval(() => {
-        if (this.isVisible && !this.busy) void this.refresh();
-      }, this.options.pollMs ?? POLL_MS);
-    }
+    if (this.timer) return;
+    const every = this.options.pollMs ?? POLL_MS;
+    const live = this.status?.run?.running || !!this.status?.running?.length;
+    const id = window.setTimeout(async () => {
+      if (this.isVisible && !this.busy) await this.refresh();
+      if (this.timer !== id) return; // stopped (or stopped and started again) meanwhile
+      this.timer = 0;
+      this.startPolling();
+    }, live ? Math.min(LIVE_POLL_MS, every) : every);
+    this.timer = id;
   }
 
   private stopPolling(): void {
-    window.clearInterval(this.timer);
+    window.clearTimeout(this.timer);
     this.timer = 0;
   }
 

@@ -20,6 +20,7 @@ export interface ExpRow {
   metrics: Record<string, Record<string, unknown>>;
   error: string | null;
   best_of?: string | null; // the Optuna study whose best trial this is (`exp sweep`)
+  running?: boolean; // a queued experiment a worker runs now: its metrics are the ones logged so far
 }
 
 export interface Column {
@@ -209,9 +210,10 @@ export function refOf(row: ExpRow): string {
   return ['experiment', 'queued', 'baseline'].includes(row.kind) && row.name ? row.name : row.rev;
 }
 
-/** The names `POST remove` gets for a selection: experiments, checkpoints and queued entries only. */
+/** The names `POST remove` gets for a selection: experiments, checkpoints and queued entries only, not one
+ * a worker is running (it would still commit its experiment after its entry went). */
 export function removableRefs(rows: ExpRow[]): string[] {
-  return [...new Set(rows.filter(r => REMOVABLE.has(r.kind)).map(refOf))];
+  return [...new Set(rows.filter(r => REMOVABLE.has(r.kind) && !r.running).map(refOf))];
 }
 
 /** Per metrics column, the best number (min for loss/error names, else max), to highlight. */

@@ -183,6 +183,11 @@ describe('actions', () => {
     ]);
   });
 
+  it('never removes a queued entry a worker is running (it would commit its experiment anyway)', () => {
+    const running = row('r'.repeat(40), 'queued', { name: 'r1', running: true });
+    expect(removableRefs([running, row('q'.repeat(40), 'queued', { name: 'q1' })])).toEqual(['q1']);
+  });
+
   it('marks the best metric: min for loss, max otherwise', () => {
     const rows = [exp('1'.repeat(40), 'a', 0.4), exp('2'.repeat(40), 'b', 0.2)];
     rows[0].metrics['metrics.json'].acc = 0.9;

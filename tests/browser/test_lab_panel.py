@@ -2,7 +2,8 @@
 
 A person opens a repository folder in the file browser, opens the panel from the command palette, sees
 the experiments, sorts them by a metric, queues an experiment with changed params, compares two
-experiments' plots in a new tab, sees an experiment queued elsewhere appear, and runs the queue.
+experiments (their diff and plots) in a new tab, sees an experiment queued elsewhere appear, and runs
+the queue.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ def rows(page: Any) -> list[dict[str, str]]:
     )
 
 
+def diff_tables(page: Any) -> dict[str, list[list[str]]]:
+    """The Compare tab's diff: per kind, the header then each row's cells."""
+    return page.eval_on_selector_all(
+        ".jx-compare .jx-diff-table",
+        """tables => Object.fromEntries(tables.map(t => [t.dataset.kind,
+            [...t.rows].map(r => [...r.cells].map(c => c.textContent))]))""",
+    )
+
+
 def experiment_names(page: Any) -> list[str]:
     return [row["experiment"].lstrip("├└─ ") for row in rows(page) if row["kind"] == "experiment"]
 
@@ -145,6 +155,20 @@ def test_experiments_panel_lists_sorts_queues_compares_and_runs_the_queue(
         frame = page.frame_locator(".jx-compare iframe")
         frame.locator("svg circle[data-tip^='lr-5']").first.wait_for(state="attached", timeout=15_000)
         assert frame.locator("svg circle[data-tip^='lr-2']").count() > 0
+        # Two rows: their `exp diff` above the plots, A the upper row (loss sorted descending: lr-2).
+        diff = page.locator(".jx-compare .jx-diff")
+        assert diff.locator("h3").inner_text() == "lr-5 against lr-2"
+        assert diff_tables(page) == {
+            "metrics": [
+                ["Path", "Metric", "lr-2", "lr-5", "Change"],
+                ["metrics.json", "acc", "0.2", "0.5", "0.3"],
+                ["metrics.json", "loss", "0.8", "0.5", "-0.3"],
+            ],
+            "params": [
+                ["Path", "Param", "lr-2", "lr-5", "Change"],
+                ["params.yaml", "train.lr", "0.2", "0.5", "0.3"],
+            ],
+        }
         page.screenshot(path=str(artifacts / "compare-tab.png"))
 
         Repo(repo).experiments.run(["train.lr=0.6"], name="from-cli", queue=True)  # outside the panel
