@@ -58,21 +58,24 @@ browser-deps:
 	  else echo "install Debian's chromium for the browser tests (apt-get install chromium)"; fi; }
 
 # The real DVC 3 / DVCLive, in a venv of their own, for the interop tests and the benchmarks (papermill and a
-# kernel too: `dvc repro` runs notebook stages).
+# kernel too: `dvc repro` runs notebook stages; dvc-s3 for the S3 remote tests and benchmarks against moto).
 $(REF_VENV)/bin/dvc:
 	$(PY) -m venv $(REF_VENV)
 	$(REF_VENV)/bin/pip install -q dvc==3.67.1 dvclive==3.49.1
 $(REF_VENV)/bin/papermill: $(REF_VENV)/bin/dvc
 	$(REF_VENV)/bin/pip install -q papermill ipykernel
+$(REF_VENV)/.installed-s3: $(REF_VENV)/bin/dvc
+	$(REF_VENV)/bin/pip install -q dvc-s3==3.3.0
+	touch $@
 
-test: $(TEST_STAMP) $(LABEXT) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill lint
+test: $(TEST_STAMP) $(LABEXT) browser-deps $(REF_VENV)/bin/dvc $(REF_VENV)/bin/papermill $(REF_VENV)/.installed-s3 lint
 	cd labextension && $(JLPM) test --silent
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lab: $(BASE_STAMP) $(LABEXT)
 	$(BIN)/jupyter lab examples
 
-bench: $(TEST_STAMP) $(REF_VENV)/bin/dvc
+bench: $(TEST_STAMP) $(REF_VENV)/bin/dvc $(REF_VENV)/.installed-s3
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -263,7 +263,7 @@ class Repo:
         progress: Callable[[int, int], None] | None = None,
     ) -> TransferResult:
         """Upload the cached outputs the data remote (default: ``core.remote``) lacks."""
-        from jupyter_exp.data.remote import get_remote
+        from jupyter_exp.data.remote_config import get_remote
 
         objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
         for md5 in self._repo_import_objects(targets):  # their source has them: DVC does not push imports
@@ -282,7 +282,8 @@ class Repo:
     ) -> TransferResult:
         """Download into the cache the outputs' objects it lacks: from the data remote, and the workspace's
         repository imports from their source repositories (as DVC)."""
-        from jupyter_exp.data.remote import TransferResult, get_remote
+        from jupyter_exp.data.remote import TransferResult
+        from jupyter_exp.data.remote_config import get_remote
         from jupyter_exp.pipeline import imports
 
         objects = self._data_objects(targets, all_branches=all_branches, all_commits=all_commits)
@@ -455,28 +456,34 @@ class Remotes:
     def add(self, name: str, url: str, *, cwd: str | os.PathLike[str] | None = None, **options: bool) -> str:
         """Add remote ``name`` (``default``, ``force``, ``local``); returns the URL as written (a relative
         local path is made relative to the config file, from ``cwd``)."""
-        from jupyter_exp.data.remote import add_remote
+        from jupyter_exp.data.remote_config import add_remote
 
         return add_remote(self.repo.root, name, url, cwd=cwd, **options)
 
     def list(self) -> dict[str, str]:
         """Remote name -> URL."""
-        from jupyter_exp.data.remote import list_remotes
+        from jupyter_exp.data.remote_config import list_remotes
 
         return list_remotes(self.repo.root)
 
     def remove(self, name: str) -> None:
-        from jupyter_exp.data.remote import remove_remote
+        from jupyter_exp.data.remote_config import remove_remote
 
         remove_remote(self.repo.root, name)
 
     def default(self) -> str | None:
-        from jupyter_exp.data.remote import default_remote
+        from jupyter_exp.data.remote_config import default_remote
 
         return default_remote(self.repo.root)
 
+    def modify(self, name: str, option: str, value: str | None, *, local: bool = False) -> None:
+        """Set one option of remote ``name`` (``endpointurl``, ``access_key_id``, ...; ``value=None`` removes it)."""
+        from jupyter_exp.data.remote_config import modify_remote
+
+        modify_remote(self.repo.root, name, option, value, local=local)
+
     def set_default(self, name: str | None, *, local: bool = False) -> None:
         """Make ``name`` the default remote (``None``: no default)."""
-        from jupyter_exp.data.remote import set_default_remote
+        from jupyter_exp.data.remote_config import set_default_remote
 
         set_default_remote(self.repo.root, name, local=local)

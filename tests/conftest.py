@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,26 @@ def git_repo(git_only: Path) -> Path:
 
     Repo.init(git_only)
     return git_only
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[Any]:
+    """moto's S3 server on 127.0.0.1 (``tests/moto_s3.py``), with its dummy credentials in the environment
+    for this process and the ``jupyter-exp``/``dvc`` processes a test starts."""
+    from moto_s3 import CREDENTIALS, MotoS3
+
+    saved = {key: os.environ.get(key) for key in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    server = MotoS3()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 # -- Git, DVC and files ------------------------------------------------------------------------------

@@ -44,6 +44,22 @@ def _remote_list(ctx: Context, args: argparse.Namespace) -> str:
     return "\n".join(lines).expandtabs(8) or "No remotes: add one with `remote add -d NAME URL`."
 
 
+@command(
+    "remote modify",
+    "Set (or with --unset remove) one option of a data remote, as `dvc remote modify`",
+    arg("name"),
+    arg("option", help="url, jobs, verify; for s3: endpointurl, access_key_id, secret_access_key, region, ..."),
+    arg("value", nargs="?"),
+    arg("-u", "--unset", action="store_true", help="remove the option"),
+    arg("--local", action="store_true", help="write to .dvc/config.local (credentials belong there)"),
+)
+def _remote_modify(ctx: Context, args: argparse.Namespace) -> str:
+    if args.unset == (args.value is not None):
+        raise UsageError("give a VALUE, or --unset without one")
+    ctx.repo().remotes.modify(args.name, args.option, None if args.unset else args.value, local=args.local)
+    return f"{'Unset' if args.unset else 'Set'} '{args.option}' of remote '{args.name}'"
+
+
 @command("remote remove", "Remove a data remote from .dvc/config", arg("name"))
 def _remote_remove(ctx: Context, args: argparse.Namespace) -> str:
     ctx.repo().remotes.remove(args.name)

@@ -1,12 +1,17 @@
 """Data remotes laid out as DVC 3's: ``<remote>/files/md5/<2 hex>/<30 hex>[.dir]``, reached through fsspec.
 
-A remote is a named ``url`` in ``.dvc/config`` (``['remote "name"']``, default in ``[core] remote``), a local
-path or any fsspec URL (``memory://``, ``file://``, ``s3://`` with its fsspec package installed), so what
-``dvc push`` wrote we can fetch and the reverse. Transfers copy only what the other side lacks, on a thread
-pool; each object lands under a temporary name and is renamed into place (object stores, whose uploads are
-atomic already, get it directly), so an interrupted transfer never leaves half an object on either side.
-Directory manifests (``.dir``) are uploaded after the files they list: a manifest on the remote means its
-files are there too. fsspec is imported on first use only.
+A remote is a local path or any fsspec URL (``memory://``, ``file://``, ``s3://`` with ``jupyter-exp[s3]``)
+plus the file system's options (``remote_config.py`` reads both from ``.dvc/config``), so what ``dvc push``
+wrote we can fetch and the reverse. Transfers copy only what the other side lacks, found by listing the
+remote's ``<2 hex>`` folders (one request per folder, not one per object), ``jobs`` at a time on a thread
+pool that holds only a few futures per thread, so a million files cost no more memory than ten.
+
+Nothing half written is ever under an object's final name: on a file system with rename, an upload goes to a
+temporary name first; an object store's PUT is atomic (an object appears whole or not at all, a multipart
+upload only once completed), so it gets the final key directly. A download is checked against its md5 and
+renamed into the cache. So a transfer killed at any moment is resumed by running it again, which copies only
+what is still missing. Directory manifests (``.dir``) are uploaded after the files they list: a manifest on
+the remote means its files are there too. fsspec is imported on first use only.
 """
 
 from __future__ import annotations
@@ -15,17 +20,14 @@ import contextlib
 import hashlib
 import os
 import posixpath
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jupyter_exp.config import CONFIG_FILES, load_config, write_config
 from jupyter_exp.errors import JupyterExpError
-from jupyter_exp.fsutil import atomic_write_text
 
 from .cache import CACHE_MODE, Cache
 from .hashing import DIR_SUFFIX, TreeEntry
@@ -34,9 +36,13 @@ Progress = Callable[[int, int], None]
 """``progress(objects_done, objects_total)``, called from the caller's thread."""
 
 CHUNK_SIZE = 1024 * 1024
+MAX_JOBS = 128
 # fsspec protocols with a real rename: objects go to a temp name first. Object stores' uploads are atomic.
 _RENAMING = frozenset({"file", "local", "memory", "sftp", "ssh", "hdfs", "webhdfs"})
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Below this many objects asked about, a file system checks a folder's lone object rather than list the folder
+# (an object store's existence check costs more requests than a listing: s3fs HEADs, then lists).
+_FEW = 64
+_IN_FLIGHT_PER_JOB = 4  # futures queued per thread: enough to keep each busy, few enough to stay small
 T = TypeVar("T")
 
 
@@ -49,119 +55,6 @@ def default_jobs() -> int:
     return min(32, 4 * (os.cpu_count() or 1))
 
 
-# -- configuration ------------------------------------------------------------------------------------------
-
-
-def list_remotes(root: str | os.PathLike[str]) -> dict[str, str]:
-    """Remote name -> URL as written in ``.dvc/config`` (``config.local`` wins)."""
-    remotes = load_config(root)["remote"]
-    return {name: options["url"] for name, options in remotes.items() if options.get("url")}
-
-
-def default_remote(root: str | os.PathLike[str]) -> str | None:
-    return load_config(root)["core"].get("remote") or None
-
-
-def _config_url(root: Path, url: str, cwd: Path) -> str:
-    """What ``remote add`` writes: URLs as given, a relative local path relative to ``.dvc/`` (as DVC does,
-    since DVC resolves it against the config file's folder)."""
-    if _is_url(url) or os.path.isabs(url):
-        return url
-    return Path(os.path.relpath((cwd / url).resolve(), root / ".dvc")).as_posix()
-
-
-def _is_url(url: str) -> bool:
-    return "://" in url
-
-
-def add_remote(
-    root: str | os.PathLike[str],
-    name: str,
-    url: str,
-    *,
-    default: bool = False,
-    force: bool = False,
-    local: bool = False,
-    cwd: str | os.PathLike[str] | None = None,
-) -> str:
-    """Write ``['remote "name"'] url = ...`` (and ``[core] remote`` with ``default``); returns the URL written."""
-    root = Path(root)
-    if not _NAME.match(name):
-        raise RemoteError(f"'{name}' is not a valid remote name: use letters, digits, '_', '-' and '.'")
-    if name in list_remotes(root) and not force:
-        raise RemoteError(f"remote '{name}' already exists. Use `-f|--force` to overwrite it.")
-    written = _config_url(root, url, Path(cwd) if cwd is not None else Path.cwd())
-    write_config(root, f"remote.{name}", "url", written, local=local)
-    if default:
-        write_config(root, "core", "remote", name, local=local)
-    return written
-
-
-def remove_remote(root: str | os.PathLike[str], name: str) -> None:
-    """Drop the remote's section from whichever config files define it, and the default if it was that."""
-    root = Path(root)
-    if name not in load_config(root)["remote"]:
-        raise RemoteError(f"remote '{name}' doesn't exist (known: {_known(root)})")
-    for local, relname in enumerate(CONFIG_FILES):
-        path = root / relname
-        if path.exists():
-            _drop_section(path, f'remote "{name}"')
-            text = path.read_text(encoding="utf-8")
-            if re.search(rf"^\s*remote\s*=\s*['\"]?{re.escape(name)}['\"]?\s*$", text, re.MULTILINE):
-                write_config(root, "core", "remote", None, local=bool(local))
-
-
-def _drop_section(path: Path, section: str) -> None:
-    """Remove ``[section]`` and its keys, keeping every other line (and comment) as it was."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    wanted = re.sub(r"\s+", " ", section)
-    kept: list[str] = []
-    dropping = False
-    for line in lines:
-        header = re.match(r"""^\s*\[\s*(['"]?)(.+?)\1\s*\]\s*$""", line)
-        if header:
-            dropping = re.sub(r"\s+", " ", header[2].strip()) == wanted
-        if not dropping:
-            kept.append(line)
-    while kept and not kept[-1].strip():
-        kept.pop()
-    if kept != lines:
-        atomic_write_text(path, "\n".join(kept) + "\n" if kept else "")
-
-
-def set_default_remote(root: str | os.PathLike[str], name: str | None, *, local: bool = False) -> None:
-    """Make ``name`` the default remote (``None``: no default)."""
-    if name is not None and name not in list_remotes(root):
-        raise RemoteError(f"remote '{name}' doesn't exist (known: {_known(Path(root))})")
-    write_config(root, "core", "remote", name, local=local)
-
-
-def _known(root: Path) -> str:
-    return ", ".join(f"'{n}'" for n in sorted(list_remotes(root))) or "none; add one with `remote add`"
-
-
-def get_remote(root: str | os.PathLike[str], name: str | None = None) -> Remote:
-    """The remote called ``name``, or the default one; the error says how to configure one."""
-    root = Path(root)
-    remotes = list_remotes(root)
-    if name is None:
-        name = default_remote(root)
-        if name is None:
-            raise RemoteError(
-                "no remote specified and no default remote set: use `-r NAME`, or set one with "
-                "`remote add -d NAME URL` (or `remote default NAME`) in '.dvc/config'"
-            )
-    if name not in remotes:
-        raise RemoteError(f"remote '{name}' doesn't exist in '.dvc/config' (known: {_known(root)})")
-    url = remotes[name]
-    if not _is_url(url) and not os.path.isabs(url):
-        url = os.path.normpath(root / ".dvc" / url)
-    return Remote(name, url)
-
-
-# -- transfers ----------------------------------------------------------------------------------------------
-
-
 @dataclass
 class TransferResult:
     """How many objects were copied and how many the destination had already."""
@@ -171,11 +64,18 @@ class TransferResult:
 
 
 class Remote:
-    """One remote's object store: which objects it holds, uploads from and downloads into a :class:`Cache`."""
+    """One remote's object store: which objects it holds, uploads from and downloads into a :class:`Cache`.
 
-    def __init__(self, name: str, url: str) -> None:
+    ``storage_options`` are the fsspec file system's arguments; ``jobs`` the remote's default parallelism.
+    """
+
+    def __init__(
+        self, name: str, url: str, storage_options: Mapping[str, Any] | None = None, *, jobs: int | None = None
+    ) -> None:
         self.name = name
         self.url = url
+        self.storage_options = dict(storage_options or {})
+        self.jobs = jobs
         self._fs: Any = None
         self._path = ""
         self._dirs_made: set[str] = set()
@@ -192,10 +92,14 @@ class Remote:
             except ImportError as exc:
                 raise RemoteError("data remotes need fsspec: `pip install fsspec`") from exc
             try:
-                self._fs, self._path = fsspec.core.url_to_fs(self.url)
+                # A fresh instance: fsspec's shared ones keep listings another process may have outdated.
+                self._fs, self._path = fsspec.core.url_to_fs(
+                    self.url, skip_instance_cache=True, **self.storage_options
+                )
             except ImportError as exc:
-                raise RemoteError(f"remote '{self.name}' ({self.url}) needs a package: {exc}") from exc
-            except (ValueError, OSError) as exc:
+                hint = " (`pip install 'jupyter-exp[s3]'`)" if self.url.startswith("s3://") else ""
+                raise RemoteError(f"remote '{self.name}' ({self.url}) needs a package{hint}: {exc}") from exc
+            except (ValueError, OSError, TypeError) as exc:
                 raise RemoteError(f"remote '{self.name}' has an unusable url '{self.url}': {exc}") from exc
             self._path = self._path.rstrip("/") or "/"
         return self._fs
@@ -211,20 +115,26 @@ class Remote:
     def _describe(self) -> str:
         return f"remote '{self.name}' ({self.url})"
 
+    def _renames(self) -> bool:
+        return not _RENAMING.isdisjoint(_protocols(self.fs))
+
     # -- what is there --------------------------------------------------------------------------------------
 
     def existing(self, md5s: Iterable[str], *, jobs: int | None = None) -> set[str]:
-        """Which of ``md5s`` the remote holds: one listing per ``<2 hex>`` folder, or one existence check
-        where only one object of that folder is asked about."""
+        """Which of ``md5s`` the remote holds: one listing per ``<2 hex>`` folder (an object store pages it,
+        1,000 names a request); on a file system, when few objects are asked, one check for a folder's lone one."""
         by_prefix: dict[str, set[str]] = {}
+        count = 0
         for md5 in md5s:
             by_prefix.setdefault(md5[:2], set()).add(md5[2:])
+            count += 1
         fs = self.fs
+        check_lone = count < _FEW and self._renames()
 
         def probe(prefix: str) -> set[str]:
             names = by_prefix[prefix]
             folder = posixpath.join(self.path, "files", "md5", prefix)
-            if len(names) == 1:
+            if len(names) == 1 and check_lone:
                 (name,) = names
                 return {prefix + name} if fs.exists(posixpath.join(folder, name)) else set()
             try:
@@ -256,14 +166,14 @@ class Remote:
             self._dirs_made.add(folder)
 
     def upload(self, source: Path, md5: str) -> None:
-        """Copy one cache object to the remote, atomically where the file system can rename."""
+        """Copy one cache object to the remote: whole or not at all under its final name."""
         target = self.object_path(md5)
-        folder = posixpath.dirname(target)
-        self._makedirs(folder)
         fs = self.fs
-        if _RENAMING.isdisjoint(_protocols(fs)):
+        if not self._renames():  # an object store: no folders to make, and a PUT is atomic
             fs.put_file(str(source), target)
             return
+        folder = posixpath.dirname(target)
+        self._makedirs(folder)
         tmp = posixpath.join(folder, f".{md5[2:]}.{os.urandom(6).hex()}.tmp")
         try:
             fs.put_file(str(source), tmp)
@@ -276,16 +186,17 @@ class Remote:
     # -- download -------------------------------------------------------------------------------------------
 
     def download(self, md5: str, cache: Cache) -> None:
-        """Copy one object into ``cache``, checking its md5 on the way (read-only, as DVC)."""
+        """Copy one object into ``cache`` (one GET on an object store), checking its md5 before it is renamed
+        into place (read-only, as DVC)."""
         target = cache.object_path(md5)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.tmp_path()
-        digest = hashlib.md5()
         try:
-            with self.fs.open(self.object_path(md5), "rb") as fin, open(tmp, "wb") as fout:
+            self.fs.get_file(self.object_path(md5), str(tmp))
+            digest = hashlib.md5()
+            with open(tmp, "rb") as fin:
                 while chunk := fin.read(CHUNK_SIZE):
                     digest.update(chunk)
-                    fout.write(chunk)
             if digest.hexdigest() != md5.removesuffix(DIR_SUFFIX):
                 raise RemoteError(
                     f"object {md5} on {self._describe()} is corrupted: its content hashes to "
@@ -312,33 +223,44 @@ class Remote:
         total: int = 0,
         missing: list[str] | None = None,
     ) -> list[T]:
-        """``func`` over ``items`` on threads. A missing source (FileNotFoundError) is collected into
-        ``missing`` when given; other I/O errors become one :class:`RemoteError` naming the remote."""
+        """``func`` over ``items`` on ``jobs`` threads, a few queued per thread. A missing source
+        (FileNotFoundError) is collected into ``missing`` when given; other I/O errors become one
+        :class:`RemoteError` naming the remote, after what had started has finished."""
         results: list[T] = []
         if not items:
             return results
-        workers = max(1, min(jobs or default_jobs(), len(items)))
+        workers = max(1, min(jobs or self.jobs or default_jobs(), MAX_JOBS, len(items)))
+        todo = iter(items)
+        pending: dict[Future[T], str] = {}
         with ThreadPoolExecutor(workers, thread_name_prefix=f"remote-{what}") as pool:
-            futures = {pool.submit(func, item): item for item in items}
             try:
-                for future in as_completed(futures):
-                    try:
-                        results.append(future.result())
-                    except FileNotFoundError:
-                        if missing is None:
-                            raise
-                        missing.append(futures[future])
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
+                while True:
+                    while len(pending) < workers * _IN_FLIGHT_PER_JOB and (item := next(todo, None)) is not None:
+                        pending[pool.submit(func, item)] = item
+                    if not pending:
+                        break
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        item = pending.pop(future)
+                        try:
+                            results.append(future.result())
+                        except FileNotFoundError:
+                            if missing is None:
+                                raise
+                            missing.append(item)
+                        done += 1
+                        if progress is not None:
+                            progress(done, total)
             except RemoteError:
-                _cancel(futures)
+                _cancel(pending)
                 raise
-            except OSError as exc:
-                _cancel(futures)
-                raise RemoteError(f"cannot {what} {self._describe()}: {exc}") from exc
+            except Exception as exc:
+                _cancel(pending)
+                if isinstance(exc, OSError) or _from_client_library(exc):
+                    raise RemoteError(f"cannot {what} {self._describe()}: {exc}") from exc
+                raise
             except BaseException:
-                _cancel(futures)
+                _cancel(pending)
                 raise
         return results
 
@@ -432,6 +354,11 @@ class Remote:
 def _cancel(futures: Iterable[Any]) -> None:
     for future in futures:
         future.cancel()
+
+
+def _from_client_library(exc: Exception) -> bool:
+    """An S3 client's own errors (no credentials, bad endpoint) that s3fs passes on as they are."""
+    return type(exc).__module__.split(".")[0] in {"botocore", "aiobotocore", "aiohttp"}
 
 
 def _protocols(fs: Any) -> set[str]:

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.config import write_config
-from jupyter_exp.data.remote import Remote, RemoteError, default_remote, get_remote
+from jupyter_exp.data.remote import Remote, RemoteError
+from jupyter_exp.data.remote_config import default_remote, get_remote
 from jupyter_exp.errors import ExperimentError, JupyterExpError
 from jupyter_exp.experiments.commit import CommitLock, auto_names, claim_ref, commit_content, lock_hash
 from jupyter_exp.experiments.manage import commit_outputs
@@ -65,7 +66,7 @@ class Job:
     force: bool
     objects: bytes  # the Git objects of the queued commit and its baseline (Git.export_objects)
     config_local: bytes | None  # the repository's .dvc/config.local: local settings apply to the run too
-    remote: tuple[str, str] | None  # (name, url) of the data remote; None: shared-filesystem mode
+    remote: tuple[str, str, dict[str, Any]] | None  # (name, url, storage options); None: shared cache
     shared_cache: str | None  # the repository's cache directory, used in shared-filesystem mode
     stop_event: str  # name of the distributed.Event the client sets to stop every task of this run
 
@@ -298,7 +299,7 @@ class _Run:
             force=entry.force,
             objects=self.git.export_objects([entry.id, entry.baseline]),
             config_local=local.read_bytes() if local.is_file() else None,
-            remote=(self.remote.name, self.remote.url) if self.remote else None,
+            remote=(self.remote.name, self.remote.url, self.remote.storage_options) if self.remote else None,
             shared_cache=None if self.remote else str(self.pipeline.cache.cache_dir.resolve()),
             stop_event=self.stop_event,
         )

@@ -232,7 +232,7 @@ def _transfer_outputs(git: Git, tips: Iterable[tuple[str, str]], *, upload: bool
     """Push to (or fetch from) the default data remote the cached outputs of every commit of the
     experiments ``(baseline, tip)``; nothing without a default remote."""
     from jupyter_exp.config import load_config
-    from jupyter_exp.data import remote as data_remote
+    from jupyter_exp.data import remote_config as data_remote
     from jupyter_exp.data.cache import Cache
 
     if data_remote.default_remote(git.root) is None:

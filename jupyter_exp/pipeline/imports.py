@@ -107,7 +107,7 @@ class _SourceRepo:
 
     def fetch_missing(self, path: str, into: Cache) -> None:
         """Download from the source's default remote the objects of the output holding ``path``."""
-        from jupyter_exp.data.remote import get_remote
+        from jupyter_exp.data.remote_config import get_remote
 
         info = self.tree(into).output_hash(path)
         if info is None:

@@ -14,9 +14,8 @@ from conftest import files_under, md5, write_bytes
 
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
-from jupyter_exp.data.remote import (
-    Remote,
-    RemoteError,
+from jupyter_exp.data.remote import Remote, RemoteError
+from jupyter_exp.data.remote_config import (
     add_remote,
     default_remote,
     get_remote,

@@ -13,7 +13,7 @@ from pathlib import Path
 import distributed  # the dask extra, which `make test` installs
 import pytest
 
-from jupyter_exp.data.remote import add_remote
+from jupyter_exp.data.remote_config import add_remote
 from jupyter_exp.experiments import Experiments
 from jupyter_exp.experiments.dask_executor import (
     DaskExecutor,
