@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import NotARepoError, RefRaceError, SCMError
+from jupyter_exp.scm.objects import ObjectReader, parse_commit
 from jupyter_exp.scm.transfer import Transfer
 from jupyter_exp.scm.trees import TREE_MODE, CommitInfo, FileEntry, GitTree, TreeAtCommit
 from jupyter_exp.scm.workspace import WorkspaceScan
@@ -49,6 +50,7 @@ class Git(WorkspaceScan, Transfer):
         self.common_dir = Path(self.repo.commondir())
         self._identity: tuple[bytes, bytes] | None = None
         self._packed: tuple[tuple[int, int, int], dict[str, str]] | None = None
+        self.objects = ObjectReader(self.repo.object_store)
 
     @classmethod
     def init_bare(cls, path: Path) -> Git:
@@ -129,18 +131,16 @@ class Git(WorkspaceScan, Transfer):
     def tree(self, rev: str) -> GitTree:
         """Read-only view of the files of ``rev`` (no checkout)."""
         sha = self.resolve(rev)
-        return GitTree(self.repo.object_store, self.repo[sha.encode()].tree)
+        return GitTree(self.objects.raw, self.repo[sha.encode()].tree)
 
     def tree_at_commit(self, sha: str) -> TreeAtCommit:
         """The files, time and parents of commit ``sha`` from one object read, without the decoding
         :meth:`commit_info` does: what ``exp show`` reads of every commit it has not seen yet."""
-        commit = self.repo[sha.encode()]
-        return TreeAtCommit(
-            GitTree(self.repo.object_store, commit.tree),
-            commit.commit_time,
-            commit.commit_timezone,
-            [p.decode() for p in commit.parents],
-        )
+        kind, raw = self.objects.raw(sha.encode())
+        if kind != 1:
+            raise SCMError(f"Git object {sha[:7]} is not a commit")
+        tree, parents, when, tz = parse_commit(raw)
+        return TreeAtCommit(GitTree(self.objects.raw, tree), when, tz, parents)
 
     def commit_info(self, sha: str) -> CommitInfo:
         commit = self.repo[sha.encode()]

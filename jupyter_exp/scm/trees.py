@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from dulwich.objects import Tree
+from typing import NamedTuple
 
 #: (mode, blob sha) of one file in a tree, keyed by its POSIX path.
 FileEntry = tuple[int, bytes]
@@ -30,12 +27,17 @@ class CommitInfo:
 
 
 class GitTree:
-    """:class:`jupyter_exp.fsutil.TreeReader` over a commit's tree; subtrees are read on first use."""
+    """:class:`jupyter_exp.fsutil.TreeReader` over a commit's tree; subtrees are read on first use.
 
-    def __init__(self, store: Any, tree_sha: bytes) -> None:
-        self._store = store
+    ``read`` gives an object's (type number, content) by hex sha (:meth:`ObjectReader.raw
+    <jupyter_exp.scm.objects.ObjectReader.raw>`).
+    """
+
+    def __init__(self, read: Callable[[bytes], tuple[int, bytes]], tree_sha: bytes) -> None:
+        self._read = read
         self.sha = tree_sha.decode()
         self._dirs: dict[str, dict[str, FileEntry]] = {}
+        self._entries: dict[str, FileEntry | None] = {}
         self._root_sha = tree_sha
 
     def _listing(self, dirpath: str) -> dict[str, FileEntry] | None:
@@ -51,25 +53,32 @@ class GitTree:
             if entry is None or not stat.S_ISDIR(entry[0]):
                 return None
             sha = entry[1]
-        tree: Tree = self._store[sha]
-        result = {item.path.decode(): (item.mode, item.sha) for item in tree.iteritems()}
+        from dulwich.objects import parse_tree
+
+        result = {name.decode(): (mode, sha) for name, mode, sha in parse_tree(self._read(sha)[1], 20)}
         self._dirs[dirpath] = result
         return result
 
     def entry(self, path: str) -> FileEntry | None:
-        """(mode, sha) of ``path`` or None when it does not exist."""
-        path = path.strip("/")
-        if not path or path == ".":
-            return (TREE_MODE, self._root_sha)
-        parent, _, name = path.rpartition("/")
-        listing = self._listing(parent)
-        return None if listing is None else listing.get(name)
+        """(mode, sha) of ``path`` or None when it does not exist (remembered: reading a revision's params
+        and metrics asks a dozen times per file whether it exists, is a folder, is in Git)."""
+        if path in self._entries:
+            return self._entries[path]
+        clean = path.strip("/")
+        if not clean or clean == ".":
+            found: FileEntry | None = (TREE_MODE, self._root_sha)
+        else:
+            parent, _, name = clean.rpartition("/")
+            listing = self._listing(parent)
+            found = None if listing is None else listing.get(name)
+        self._entries[path] = found
+        return found
 
     def read_bytes(self, path: str) -> bytes:
         entry = self.entry(path)
         if entry is None or stat.S_ISDIR(entry[0]):
             raise FileNotFoundError(f"'{path}' is not a file in tree {self.sha[:7]}")
-        return self._store[entry[1]].as_raw_string()
+        return self._read(entry[1])[1]
 
     def exists(self, path: str) -> bool:
         return self.entry(path) is not None
@@ -102,7 +111,7 @@ class TreeAtCommit(NamedTuple):
     """A commit's files with its time and parents (see :meth:`Git.tree_at_commit`)."""
 
     tree: GitTree
-    time: int  # commit time, seconds since the epoch
+    time: int | None  # commit time, seconds since the epoch
     tz: int  # commit timezone offset, seconds
     parents: list[str]
 

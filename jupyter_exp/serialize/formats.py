@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+import posixpath
 import re
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from jupyter_exp.errors import YAMLFileError
 from jupyter_exp.fsutil import TreeReader, atomic_write_text
 from jupyter_exp.serialize.keys import flatten
+from jupyter_exp.serialize.plainyaml import parse_plain
 from jupyter_exp.serialize.pyparams import dump_py, parse_py
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -25,7 +26,7 @@ SUFFIXES = (*YAML_SUFFIXES, ".json", ".toml", ".py")
 
 
 def _suffix(name: str) -> str:
-    suffix = PurePosixPath(str(name)).suffix.lower()
+    suffix = posixpath.splitext(str(name))[1].lower()
     return suffix if suffix in SUFFIXES else ".yaml"  # DVC parses unknown extensions as YAML
 
 
@@ -149,6 +150,9 @@ def yaml_loader() -> Any:
 def _parse_yaml(text: str, name: str) -> Any:
     import yaml
 
+    plain = parse_plain(text, yaml_loader().yaml_implicit_resolvers)
+    if plain is not None:
+        return plain
     try:
         data = yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:

@@ -1,0 +1,96 @@
+"""The plainest YAML (nested ``key: value`` mappings of plain scalars) read without PyYAML's node graph.
+
+A params file is usually just that, and a cold ``exp show`` of 10,000 experiments parses 10,000 of them:
+PyYAML's Python constructor was a third of that command. :func:`parse_plain` reads such a file into what
+the full loader returns, resolving each scalar with the full loader's own resolver table (YAML 1.2 numbers
+and booleans), and returns None for anything else (quotes, lists, flow style, anchors, comments after a
+value, dates, duplicate keys, tabs): the full loader then reads it, and reports its errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*):(?: +(.*))?\Z")
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_FAIL = object()
+
+
+def parse_plain(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> dict[str, Any] | None:
+    """The mapping ``text`` holds, or None when it is more than plain nested mappings (see the module).
+
+    ``resolvers`` is the full loader's ``yaml_implicit_resolvers``.
+    """
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
+    pending: tuple[int, dict[str, Any], str] | None = None  # "key:" with no value: a mapping or a null
+    for line in text.split("\n"):
+        stripped = line.strip(" \r")
+        if not stripped or stripped[0] == "#":
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        match = _KEY.match(stripped)
+        if match is None or "\t" in line:
+            return None
+        if pending is not None:
+            parent_indent, parent, key = pending
+            pending = None
+            if indent > parent_indent:  # the first key of a nested mapping
+                child: dict[str, Any] = {}
+                parent[key] = child
+                stack.append((indent, child))
+            else:
+                parent[key] = None
+        while stack and indent < stack[-1][0]:
+            stack.pop()
+        if not stack or indent != stack[-1][0]:
+            return None  # an indent that matches no open mapping
+        mapping = stack[-1][1]
+        key, raw = match[1], match[2]
+        if key in mapping or _resolve(key, resolvers) is not key:
+            return None  # a duplicate (the full loader reports it), or a key that is not a string
+        if raw is None or not raw.strip():
+            pending = (indent, mapping, key)
+            mapping[key] = None
+            continue
+        value = _resolve(raw.rstrip(" \r"), resolvers)
+        if value is _FAIL:
+            return None
+        mapping[key] = value
+    return root if root else None
+
+
+def _resolve(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> Any:
+    """A plain scalar as the full loader would construct it, ``_FAIL`` when it is not one this reads."""
+    if text[0] in _INDICATORS and not (text[0] in "-?:" and len(text) > 1 and text[1] != " "):
+        return _FAIL  # "-1" and "-x" are plain scalars; "&a", "'x'", "[1]" are not plain
+    if ": " in text or " #" in text or text.endswith(":") or not text.isprintable():
+        return _FAIL
+    for tag, pattern in resolvers.get(text[0], ()):
+        if pattern.match(text):
+            return _construct(tag, text)
+    return text
+
+
+def _construct(tag: str, text: str) -> Any:
+    kind = tag.rpartition(":")[2]
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return text.lower() == "true"
+    if kind == "int":
+        digits = text.replace("_", "")
+        if digits.startswith(("0o", "0x")):
+            return int(digits[2:], 8 if digits[1] == "o" else 16)
+        return int(digits, 10)
+    if kind == "float":
+        digits = text.replace("_", "").lower()
+        sign = -1.0 if digits[0] == "-" else 1.0
+        digits = digits.lstrip("+-")
+        if digits == ".inf":
+            return sign * float("inf")
+        if digits == ".nan":
+            return float("nan")
+        return sign * float(digits)
+    return _FAIL  # timestamps, merge keys and the like: the full loader's

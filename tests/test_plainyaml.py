@@ -1,0 +1,66 @@
+"""The plain-YAML fast path reads params files exactly as the full YAML 1.2 loader does, or not at all."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import yaml
+
+from jupyter_exp.serialize import load_file
+from jupyter_exp.serialize.formats import yaml_loader
+from jupyter_exp.serialize.plainyaml import parse_plain
+
+PLAIN = [
+    "a: 1\nb: -1\nc: 1.5\nd: 1e-3\ne: true\nf: False\ng: null\nh: ~\ni:\nj: yes\nk: 0o17\nl: 0x1f\n"
+    "m: .inf\nn: -.inf\no: .nan\np: 010\nq: 1_000\nr: 12:30\nt: -x\nu: a b  c\nv: a#b\nw: x:y\n",
+    "train:\n  lr: 0.1\n  epochs: 5\n  opt:\n    name: adam\n    beta: 0.9\nseed: 42\n",
+    "# comment\na:\nb: 1\n",
+    "a:\n    b: 1\n    c:\n      d: 2\n    e: 3\nf: 4\n",
+    "a: x\r\nb: y\r\n",
+    "a.b: 1\na-b: 2\nc: +.5\nd: -0\ne: 1.\nf: 1E+5\n",
+]
+NOT_PLAIN = [
+    "a: 1\na: 2\n",  # duplicate: the full loader's error
+    "a: 1 # c\n",
+    "a: 'x'\n",
+    "a: [1]\n",
+    "a: 2020-01-01\n",
+    "true: 1\n",
+    "1: a\n",
+    "  a: 1\n",
+    "a: 1\n  b: 2\n",
+    "a: b:\n",
+    "a:\tb\n",
+    "---\na: 1\n",
+    "a: &x 1\nb: *x\n",
+    "a: |\n  text\n",
+]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_plain_files_read_as_the_full_loader_reads_them(text: str) -> None:
+    fast = parse_plain(text, yaml_loader().yaml_implicit_resolvers)
+    assert fast is not None
+    assert _same(fast, yaml.load(text, Loader=yaml_loader()))  # noqa: S506 - a safe loader
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_anything_else_is_left_to_the_full_loader(text: str) -> None:
+    assert parse_plain(text, yaml_loader().yaml_implicit_resolvers) is None
+
+
+def test_a_duplicate_key_is_still_an_error_naming_the_file() -> None:
+    with pytest.raises(Exception, match="params.yaml.*duplicate key"):
+        load_file(b"lr: 1\nlr: 2\n", name="params.yaml")
