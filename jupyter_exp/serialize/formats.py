@@ -25,6 +25,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 SUFFIXES = (*YAML_SUFFIXES, ".json", ".toml", ".py")
 
 
+@functools.lru_cache(maxsize=256)
 def _suffix(name: str) -> str:
     suffix = posixpath.splitext(str(name))[1].lower()
     return suffix if suffix in SUFFIXES else ".yaml"  # DVC parses unknown extensions as YAML
