@@ -27,3 +27,35 @@ SIGNAL_FILE = "DVC_CHECKPOINT"
 def signal_path(root: str | os.PathLike[str]) -> str:
     """The checkpoint signal file of the repository at ``root``."""
     return os.path.join(os.fspath(root), ".dvc", "tmp", SIGNAL_FILE)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (without signalling it: on Windows ``os.kill`` would kill)."""
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000 | 0x00100000, False, pid)  # QUERY_LIMITED_INFORMATION|SYNCHRONIZE
+        if not handle:
+            return False
+        try:
+            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet (a kernel's child) still answers ``kill(pid, 0)``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fobj:
+            stat = fobj.read()
+    except OSError:  # no /proc (macOS): assume it lives
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"

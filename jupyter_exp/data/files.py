@@ -8,12 +8,13 @@ import contextlib
 import errno
 import os
 import shutil
-import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 _FICLONE = 0x40049409  # Linux ioctl: share extents between two files (btrfs, xfs, ...)
 # What FICLONE fails with where the file system (or the pair of them) cannot clone at all.
@@ -24,7 +25,19 @@ NO_REFLINK = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EINV
 FILE_JOBS = min(16, 4 * (os.cpu_count() or 1))
 PARALLEL_FILES = 64
 
-HOST = socket.gethostname().replace("-", "_")
+
+
+def _host() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (uname's: no socket module to load)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        return socket.gethostname()
+
+
+HOST = _host().replace("-", "_")
 STALE_AFTER = 24 * 3600.0  # a partial from another host (shared cache) is only removed when this old
 
 
@@ -85,6 +98,8 @@ def each(calls: Sequence[Callable[[], T]], done: Callable[[int], None] | None = 
             if done is not None:
                 done(index)
         return
+    from concurrent.futures import ThreadPoolExecutor  # here: most commands place a handful of files
+
     pool = ThreadPoolExecutor(max_workers=FILE_JOBS, thread_name_prefix="jupyter-exp-files")
     window = 8 * FILE_JOBS  # futures in flight: a million at once cost ~1 GB
     pending: deque[Future[T]] = deque()

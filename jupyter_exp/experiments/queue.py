@@ -50,8 +50,8 @@ from jupyter_exp.experiments.queued import (
 from jupyter_exp.experiments.refs import ExpRef, validate_name
 from jupyter_exp.experiments.run import ExpResult, Runner, overrides_by_file
 from jupyter_exp.fsutil import atomic_write_text
-from jupyter_exp.live.checkpoint import pid_alive
 from jupyter_exp.pipeline import Pipeline
+from jupyter_exp.protocol import pid_alive
 from jupyter_exp.scm.git import FileEntry, Git
 
 Log = Callable[[str], None]

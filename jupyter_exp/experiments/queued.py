@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_exp.experiments.refs import CELERY_NAMESPACE
-from jupyter_exp.live.checkpoint import pid_alive
+from jupyter_exp.protocol import pid_alive
 from jupyter_exp.scm.git import Git
 
 QUEUE_NAMESPACE = f"{CELERY_NAMESPACE}/jupyter-exp"

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from jupyter_exp.errors import RepoLockedError
 from jupyter_exp.fsutil import atomic_write_text
-from jupyter_exp.live.checkpoint import pid_alive
+from jupyter_exp.protocol import pid_alive
 
 ENV_TIMEOUT = "JUPYTER_EXP_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT_S = 60.0
