@@ -28,6 +28,8 @@ import {
 export const POLL_MS = 4000;
 /** While experiments run: their rows show the metrics logged so far. */
 export const LIVE_POLL_MS = 1000;
+/** However slow the server was (the first `exp show` of a large repository fills its caches). */
+const SLOWEST_POLL_MS = 15000;
 /** Rows are drawn only around the visible window (a repository may have 10,000): same-height rows (24 px
  * in the stylesheet, measured once drawn), spacer rows for the rest, so the scroll bar is the whole table's. */
 export const ROW_PX = 24;
@@ -97,6 +99,7 @@ export class ExperimentsPanel extends Widget {
   private busy = false;
   private loading: Promise<void> | null = null;
   private timer = 0;
+  private loadMs = 0; // how long the last refresh took: a slow server is asked less often
 
   constructor(options: PanelOptions) {
     super();
@@ -169,8 +172,10 @@ export class ExperimentsPanel extends Widget {
   /** Load the rows and the queue state of the current folder's repository (one load at a time). */
   refresh(): Promise<void> {
     if (!this.loading) {
+      const started = performance.now();
       this.loading = this.load().finally(() => {
         this.loading = null;
+        this.loadMs = performance.now() - started;
       });
     }
     return this.loading;
@@ -427,8 +432,9 @@ export class ExperimentsPanel extends Widget {
     }
   }
 
-  /** The next refresh: sooner while the queue runs, each one after the previous answered (a slow server
-   * is never asked twice at once). */
+  /** The next refresh: sooner while the queue runs, each one after the previous answered and at least two
+   * of its durations later (up to SLOWEST_POLL_MS), so polling a large repository (a second per `exp show`
+   * of 10,000) leaves the server most of its time for the runs. */
   private startPolling(): void {
     if (this.timer) return;
     const every = this.options.pollMs ?? POLL_MS;
@@ -438,7 +444,7 @@ export class ExperimentsPanel extends Widget {
       if (this.timer !== id) return; // stopped (or stopped and started again) meanwhile
       this.timer = 0;
       this.startPolling();
-    }, live ? Math.min(LIVE_POLL_MS, every) : every);
+    }, Math.max(live ? Math.min(LIVE_POLL_MS, every) : every, Math.min(2 * this.loadMs, SLOWEST_POLL_MS)));
     this.timer = id;
   }
 

@@ -102,7 +102,8 @@ def test_experiments_panel_lists_sorts_queues_compares_and_runs_the_queue(
     page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
     page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
     try:
-        page.goto(f"{lab_server.url}lab/tree/{repo.name}?token={lab_server.token}", timeout=60_000)
+        # ?reset: a fresh layout (the server remembers a panel another test left over the file browser).
+        page.goto(f"{lab_server.url}lab/tree/{repo.name}?token={lab_server.token}&reset", timeout=60_000)
         page.locator(".jp-DirListing-itemText", has_text="dvc.yaml").wait_for(timeout=60_000)
 
         page.keyboard.press("Control+Shift+C")

@@ -172,8 +172,8 @@ def test_a_sweep_from_the_panel_shows_its_trials_and_marks_the_best(
         ".filter(r => r.textContent.includes('★')).length === 1",
         timeout=15_000,
     )
-    trials = {
-        r["experiment"].lstrip("├└─ ").removesuffix(" ★"): (float(r["score"]), r["experiment"].endswith(" ★"))
+    trials = {  # name -> (final score, marked best)
+        r["experiment"].lstrip("├└─ ").removesuffix(" ★"): (float(r["score"]), r["experiment"].endswith("★"))
         for r in rows(page)
         if r["kind"] == "experiment"
     }
