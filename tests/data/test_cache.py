@@ -221,7 +221,7 @@ def test_gc_keeps_referenced_objects_and_dir_contents(tmp_path: Path, cache: Cac
     assert list(cache.all_objects()) == [keep.md5]
 
 
-def test_ingest_hashes_and_caches_a_file_in_one_read(tmp_path: Path, cache: Cache) -> None:
+def test_ingest_hashes_and_caches_a_rewritten_model(tmp_path: Path, cache: Cache) -> None:
     data = os.urandom(3 * 1024 * 1024 + 7)
     write_bytes(tmp_path / "model.pt", data)
     info = cache.ingest("model.pt")
@@ -232,4 +232,6 @@ def test_ingest_hashes_and_caches_a_file_in_one_read(tmp_path: Path, cache: Cach
     reads = cache.hasher.stats.bytes_read
     assert cache.hasher.hash("model.pt").md5 == info.md5  # remembered: not read again
     assert cache.hasher.stats.bytes_read == reads
-    assert cache.ingest("model.pt") == info  # an object already present is kept as it is
+    inode = obj.stat().st_ino
+    assert cache.ingest("model.pt") == info  # an object already present is kept as it is, not copied again
+    assert obj.stat().st_ino == inode
