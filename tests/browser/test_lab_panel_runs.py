@@ -172,11 +172,11 @@ def test_a_sweep_from_the_panel_shows_its_trials_and_marks_the_best(
         ".filter(r => r.textContent.includes('★')).length === 1",
         timeout=15_000,
     )
-    trials = {  # name -> (final score, marked best)
-        r["experiment"].lstrip("├└─ ").removesuffix(" ★"): (float(r["score"]), r["experiment"].endswith("★"))
-        for r in rows(page)
-        if r["kind"] == "experiment"
-    }
+    trials: dict[str, tuple[float, bool]] = {}  # name -> (final score, marked best)
+    for row in rows(page):
+        if row["kind"] == "experiment":
+            label = row["experiment"].lstrip("├└─ ")
+            trials[label.removesuffix(" ★")] = (float(row["score"]), label.endswith(" ★"))
     assert set(trials) == {"panel-0", "panel-1"}
     best = max(trials, key=lambda name: trials[name][0])  # maximize: the higher final score
     assert [name for name, (_, starred) in trials.items() if starred] == [best]
