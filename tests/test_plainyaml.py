@@ -64,3 +64,11 @@ def test_anything_else_is_left_to_the_full_loader(text: str) -> None:
 def test_a_duplicate_key_is_still_an_error_naming_the_file() -> None:
     with pytest.raises(Exception, match="params.yaml.*duplicate key"):
         load_file(b"lr: 1\nlr: 2\n", name="params.yaml")
+
+
+def test_many_files_read_alike() -> None:
+    """Scalars are remembered across files: the second file with the same keys takes the fast path too."""
+    resolvers = yaml_loader().yaml_implicit_resolvers
+    first = parse_plain("train:\n  lr: 0.1\n  epochs: 5\n", resolvers)
+    second = parse_plain("train:\n  lr: 0.2\n  epochs: 5\n", resolvers)
+    assert first == {"train": {"lr": 0.1, "epochs": 5}} and second == {"train": {"lr": 0.2, "epochs": 5}}

@@ -9,6 +9,7 @@ alternates, a pack a concurrent gc removed) goes to the store, which knows how t
 
 from __future__ import annotations
 
+import binascii
 import mmap
 import struct
 import zlib
@@ -27,17 +28,17 @@ class ObjectReader:
 
     def raw(self, sha: bytes) -> tuple[int, bytes]:
         """The object with hex ``sha``; KeyError when the repository has none."""
-        from dulwich.pack import PackFileDisappeared
-
+        packs = self._packs if self._packs is not None else self._open_packs()
+        name = binascii.unhexlify(sha)
         try:
-            for pack, index, data in self._open_packs():
+            for pack, index, data in packs:
                 try:
-                    offset = index.offset(sha) if index is not None else pack.index.object_offset(sha)
+                    offset = index.offset(name) if index is not None else pack.index.object_offset(sha)
                 except KeyError:
                     continue
                 found = _unpack_whole(data, offset)
                 return found if found is not None else pack.get_raw(sha)  # a delta: dulwich resolves it
-        except (PackFileDisappeared, OSError, ValueError):  # repacked under us: the store rescans
+        except (OSError, ValueError, _pack_gone()):  # repacked under us: the store rescans
             self._packs = None
             return self._store.get_raw(sha)
         loose = self._loose(sha)
@@ -70,6 +71,12 @@ class ObjectReader:
         return _TYPES[kind], content
 
 
+def _pack_gone() -> type[Exception]:
+    from dulwich.pack import PackFileDisappeared
+
+    return PackFileDisappeared
+
+
 def _map(path: str) -> mmap.mmap:
     with open(path, "rb") as f:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -91,9 +98,8 @@ class _Index:
         data = _map(path)
         return cls(data) if data[:8] == b"\377tOc\0\0\0\2" else None
 
-    def offset(self, sha: bytes) -> int:
-        """Where the object with hex ``sha`` starts in the pack; KeyError when the pack has none."""
-        name = bytes.fromhex(sha.decode())
+    def offset(self, name: bytes) -> int:
+        """Where the object with binary sha ``name`` starts in the pack; KeyError when the pack has none."""
         data = self._data
         first = self._fanout[name[0] - 1] if name[0] else 0
         end = 1032 + 20 * self._fanout[name[0]]
@@ -109,7 +115,7 @@ class _Index:
                 at = self._large + 8 * (offset & 0x7FFFFFFF)
                 offset = int.from_bytes(data[at : at + 8], "big")
             return offset
-        raise KeyError(sha)
+        raise KeyError(name.hex())
 
 
 def _unpack_whole(data: mmap.mmap, offset: int) -> tuple[int, bytes] | None:
@@ -123,12 +129,16 @@ def _unpack_whole(data: mmap.mmap, offset: int) -> tuple[int, bytes] | None:
         shift += 7
     if not 1 <= kind <= 4:
         return None
-    inflater = zlib.decompressobj()
-    start, end = offset + 1, offset + 1 + size + 64
-    content = inflater.decompress(data[start:end])
-    while not inflater.eof and end < len(data):
-        start, end = end, end + max(size, 4096)
-        content += inflater.decompress(data[start:end])
+    start = offset + 1
+    try:  # most objects are small: one call, the deflate stream ends inside this slice
+        content = zlib.decompress(data[start : start + size + 64])
+    except zlib.error:  # longer than that once deflated (incompressible data): inflate piece by piece
+        inflater = zlib.decompressobj()
+        end = start + size + 64
+        content = inflater.decompress(data[start:end])
+        while not inflater.eof and end < len(data):
+            start, end = end, end + max(size, 4096)
+            content += inflater.decompress(data[start:end])
     if len(content) != size:
         raise ValueError(f"pack entry at {offset} is not what its header says")
     return kind, content

@@ -15,6 +15,8 @@ from typing import Any
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*):(?: +(.*))?\Z")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _FAIL = object()
+_MEMO: dict[int, dict[str, Any]] = {}  # per resolver table: scalar text -> value
+_MEMO_SIZE = 100_000
 
 
 def parse_plain(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> dict[str, Any] | None:
@@ -22,6 +24,9 @@ def parse_plain(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]
 
     ``resolvers`` is the full loader's ``yaml_implicit_resolvers``.
     """
+    memo = _MEMO.setdefault(id(resolvers), {})
+    if len(memo) > _MEMO_SIZE:
+        memo.clear()
     root: dict[str, Any] = {}
     stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
     pending: tuple[int, dict[str, Any], str] | None = None  # "key:" with no value: a mapping or a null
@@ -48,21 +53,31 @@ def parse_plain(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]
             return None  # an indent that matches no open mapping
         mapping = stack[-1][1]
         key, raw = match[1], match[2]
-        if key in mapping or _resolve(key, resolvers) is not key:
+        if key in mapping or type(_resolve(key, resolvers, memo)) is not str:
             return None  # a duplicate (the full loader reports it), or a key that is not a string
         if raw is None or not raw.strip():
             pending = (indent, mapping, key)
             mapping[key] = None
             continue
-        value = _resolve(raw.rstrip(" \r"), resolvers)
+        value = _resolve(raw.rstrip(" \r"), resolvers, memo)
         if value is _FAIL:
             return None
         mapping[key] = value
     return root if root else None
 
 
-def _resolve(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> Any:
-    """A plain scalar as the full loader would construct it, ``_FAIL`` when it is not one this reads."""
+def _resolve(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]], memo: dict[str, Any]) -> Any:
+    """A plain scalar as the full loader would construct it, ``_FAIL`` when it is not one this reads.
+
+    Remembered by text (every value is immutable): a sweep's files repeat the same keys and most values.
+    """
+    if text in memo:
+        return memo[text]
+    value = memo[text] = _scalar(text, resolvers)
+    return value
+
+
+def _scalar(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> Any:
     if text[0] in _INDICATORS and not (text[0] in "-?:" and len(text) > 1 and text[1] != " "):
         return _FAIL  # "-1" and "-x" are plain scalars; "&a", "'x'", "[1]" are not plain
     if ": " in text or " #" in text or text.endswith(":") or not text.isprintable():
