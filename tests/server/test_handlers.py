@@ -193,16 +193,24 @@ def test_run_all_returns_at_once_and_the_server_answers_while_the_queue_runs(
 
 def test_status_and_experiments_report_the_entry_a_worker_runs_now(server: Server, project: Path) -> None:
     path = project.name
-    body = {"path": path, "params": ["train.lr=0.3", "train.sleep=3"], "name": "busy", "queue": True}
-    assert server.post("run", body).status == 200
+    gate = project.with_name(f"{project.name}.gate")  # the queued training waits until the test opens it
+    train = project / "train.py"
+    wait = f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.05)\n"
+    train.write_text(wait + train.read_text())
+    body = {"path": path, "params": ["train.lr=0.3"], "name": "busy", "queue": True}
+    assert server.post("run", body).status == 200  # the workspace as it is, edited train.py included
     assert server.get("status", path=path).json["running"] == []
     assert server.post("run_all", {"path": path}).status == 202
-    deadline = time.monotonic() + 30
-    while server.get("status", path=path).json["running"] != ["busy"]:
-        assert time.monotonic() < deadline, "the worker never showed as running"
-        time.sleep(0.05)
-    row = by_name(rows_of(server, path))["busy"]
-    assert (row["kind"], row["running"], row["experiment"]) == ("queued", True, "├── *busy (running)")
+    try:
+        deadline = time.monotonic() + 30
+        while server.get("status", path=path).json["running"] != ["busy"]:
+            assert time.monotonic() < deadline, "the worker never showed as running"
+            time.sleep(0.05)
+        row = by_name(rows_of(server, path))["busy"]
+        assert (row["kind"], row["running"]) == ("queued", True)
+        assert row["experiment"] == "├── *busy (running)"
+    finally:
+        gate.touch()
     done = wait_for_queue(server, path)
     assert done["running"] == [] and done["run"]["results"][0]["error"] is None
     row = by_name(rows_of(server, path))["busy"]
