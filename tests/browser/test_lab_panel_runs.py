@@ -32,22 +32,27 @@ stages:
         summary: true
         html: false
 """
-# One live step per `pause` seconds: slow enough, with `pause` set, to be seen running.
+# Once the test makes the gate folder, each live step waits for its file there: the test sees a step in
+# the panel, then lets the next one happen (nothing is timed).
 TRAIN = """\
 import time, yaml
+from pathlib import Path
 from jupyter_exp.live import Live
+gate = Path({gate!r})
 p = yaml.safe_load(open("params.yaml"))["train"]
 with Live("logs", html=False) as live:
     for step in range(p["steps"]):
         live.log_metric("score", round(p["lr"] * (step + 1), 4))
         live.next_step()
-        time.sleep(p["pause"])
+        while gate.is_dir() and not (gate / str(step)).exists():
+            time.sleep(0.05)
 """
 RUN_S = 120_000  # ms: a queue run, worker start-up included, on a loaded two-core machine
 
 
 def make_repo(root: Path) -> Path:
-    """A committed, reproduced live-logging pipeline (the baseline trains in no time)."""
+    """A committed, reproduced live-logging pipeline; its training waits at each step while the folder
+    ``<root>.gate`` exists (the baseline trains with no gate)."""
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
@@ -56,8 +61,8 @@ def make_repo(root: Path) -> Path:
     git("init", "-q", "-b", "main")
     Repo.init(root)
     (root / "dvc.yaml").write_text(DVC_YAML.format(python=sys.executable))
-    (root / "train.py").write_text(TRAIN)
-    (root / "params.yaml").write_text("train:\n  lr: 0.1\n  steps: 2\n  pause: 0\n")
+    (root / "train.py").write_text(TRAIN.format(gate=str(root.with_name(f"{root.name}.gate"))))
+    (root / "params.yaml").write_text("train:\n  lr: 0.1\n  steps: 2\n")
     Repo(root).pipeline.reproduce()
     git("add", "-A")
     git("commit", "-q", "-m", "baseline")
@@ -113,35 +118,34 @@ def test_a_queued_experiment_runs_with_live_metrics_in_its_row(
     page: Any, lab_server: LabServer, artifacts: Path, git_identity: None
 ) -> None:
     repo = make_repo(lab_server.root / "live-repo")
+    gate = repo.with_name(f"{repo.name}.gate")
     panel = open_panel(page, lab_server, repo)
     panel.locator("button[data-action='queue']").click()
-    fill_dialog(page, "train.lr=0.3 train.steps=6 train.pause=1.5")
+    fill_dialog(page, "train.lr=0.3 train.steps=6")
     panel.locator("tr.jx-row.jx-queued").wait_for(timeout=15_000)
     assert [r["running"] for r in rows(page) if r["kind"] == "queued"] == [False]
 
+    gate.mkdir()
     panel.locator("button[data-action='run_all']").click()
     running = panel.locator("tr.jx-row.jx-queued.jx-running")
-    running.wait_for(timeout=RUN_S)
-    assert "(running)" in running.locator('[data-col="Experiment"]').inner_text()
-    page.wait_for_function(  # the first live step reached the row
-        f"""() => {{
-            const cell = document.querySelector('{PANEL} tr.jx-running [data-col="{SCORE}"]');
-            return cell && cell.textContent !== '-';
-        }}""",
-        timeout=RUN_S,
-    )
-    first = running.locator(f'[data-col="{SCORE}"]').inner_text()
-    page.screenshot(path=str(artifacts / "running.png"))
-    page.wait_for_function(  # a later step, while the row is still the running one
-        f"""first => {{
-            const cell = document.querySelector('{PANEL} tr.jx-running [data-col="{SCORE}"]');
-            return cell && cell.textContent !== '-' && cell.textContent !== first;
-        }}""",
-        arg=first,
-        timeout=RUN_S,
-    )
-    later = running.locator(f'[data-col="{SCORE}"]').inner_text()
-    assert float(later) > float(first)  # lr * step grows
+    try:
+        running.wait_for(timeout=RUN_S)
+        assert "(running)" in running.locator('[data-col="Experiment"]').inner_text()
+        page.wait_for_function(  # the first live step reached the row
+            f"""() => document.querySelector('{PANEL} tr.jx-running [data-col="{SCORE}"]')
+                ?.textContent === '0.3'""",
+            timeout=RUN_S,
+        )
+        page.screenshot(path=str(artifacts / "running.png"))
+        (gate / "0").touch()
+        page.wait_for_function(  # the next step, in the same row, still running
+            f"""() => document.querySelector('{PANEL} tr.jx-running [data-col="{SCORE}"]')
+                ?.textContent === '0.6'""",
+            timeout=RUN_S,
+        )
+    finally:  # the rest of the training goes through, whatever happened
+        for step in range(6):
+            (gate / str(step)).touch()
 
     page.wait_for_function(
         "() => !document.querySelector('.jx-panel tr.jx-queued')"
