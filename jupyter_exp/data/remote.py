@@ -186,17 +186,28 @@ class Remote:
     # -- download -------------------------------------------------------------------------------------------
 
     def download(self, md5: str, cache: Cache) -> None:
-        """Copy one object into ``cache`` (one GET on an object store), checking its md5 before it is renamed
-        into place (read-only, as DVC)."""
+        """Copy one object into ``cache``, checking its md5 before it is renamed into place (read-only, as
+        DVC). From a file system in one pass, hashing while copying; from an object store with one GET (its
+        ``open`` would ask for the size first), then hashing the local copy."""
         target = cache.object_path(md5)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = str(target.parent)
+        if folder not in self._dirs_made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._dirs_made.add(folder)
         tmp = cache.tmp_path()
+        digest = hashlib.md5()
         try:
-            self.fs.get_file(self.object_path(md5), str(tmp))
-            digest = hashlib.md5()
-            with open(tmp, "rb") as fin:
-                while chunk := fin.read(CHUNK_SIZE):
-                    digest.update(chunk)
+            if self._renames():
+                with self.fs.open(self.object_path(md5), "rb") as fin, open(tmp, "wb") as fout:
+                    while chunk := fin.read(CHUNK_SIZE):
+                        digest.update(chunk)
+                        fout.write(chunk)
+            else:
+                self.fs.get_file(self.object_path(md5), str(tmp))
+                with open(tmp, "rb") as fin:
+                    while chunk := fin.read(CHUNK_SIZE):
+                        digest.update(chunk)
             if digest.hexdigest() != md5.removesuffix(DIR_SUFFIX):
                 raise RemoteError(
                     f"object {md5} on {self._describe()} is corrupted: its content hashes to "
