@@ -1,9 +1,9 @@
 """Side-by-side benchmarks against DVC 3.67.1 / DVCLive 3.49.1, measured in the same run.
 
-    python benchmarks/run.py [--quick] [--only sweep,status,live,files] [--files N]
+    python benchmarks/run.py [--quick] [--only sweep,status,live,files,exps,remote] [--files N]
 
 The reference tools live in their own venv: $JUPYTER_EXP_DVC_VENV, /tmp/ref, or benchmarks/.ref-venv
-(created on first use with `pip install dvc==3.67.1 dvclive==3.49.1`). Timed scenarios are the shared
+(created on first use with `pip install dvc==3.67.1 dvclive==3.49.1 dvc-s3==3.3.0`). Timed scenarios are the shared
 scripts in ../shared/bench, run once per tool, so both tools see the same machine at the same moment.
 """
 
@@ -31,7 +31,9 @@ def reference_venv() -> Path:
     venv = HERE / ".ref-venv"
     print(f"installing DVC 3.67.1 and DVCLive 3.49.1 into {venv} ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc==3.67.1", "dvclive==3.49.1"], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "dvc==3.67.1", "dvclive==3.49.1", "dvc-s3==3.3.0"], check=True
+    )
     return venv
 
 
@@ -102,13 +104,26 @@ def bench_exps(ref: Path, count: int, work: Path) -> list[tuple[str, str, str, s
     return compare(count, ref / "bin" / "dvc", work)
 
 
+def bench_remote(ref: Path, files: int, work: Path) -> list[tuple[str, str, str, str]]:
+    """``data push``/``fetch``/``pull`` of FILES small files to a local folder and to moto's S3
+    (``remote_bench.py``), beside ``dvc push``/``fetch``/``pull`` (dvc-s3)."""
+    sys.path.insert(0, str(HERE))
+    from remote_bench import compare
+
+    return compare(files, ref / "bin" / "dvc", work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
     parser.add_argument(
-        "--only", default="sweep,status,live,files,exps", help="comma list of: sweep, status, live, files, exps"
+        "--only",
+        default="sweep,status,live,files,exps,remote",
+        help="comma list of: sweep, status, live, files, exps, remote",
     )
-    parser.add_argument("--files", type=int, default=None, help="files for the 'files' scenario (default 100,000)")
+    parser.add_argument(
+        "--files", type=int, default=None, help="files for the 'files' and 'remote' scenarios (default 100,000)"
+    )
     opts = parser.parse_args()
     ref = reference_venv()
     # Both tools start from bytecode (DVC's venv has it from pip); ours is compiled here.
@@ -127,6 +142,8 @@ def main() -> None:
             rows += bench_files(ref, opts.files or (10_000 if opts.quick else 100_000), work)
         if "exps" in only:
             rows += bench_exps(ref, 1_000 if opts.quick else 10_000, work)
+        if "remote" in only:
+            rows += bench_remote(ref, opts.files or (2_000 if opts.quick else 100_000), work)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'scenario':<{width}}  {'DVC 3.67.1':>12}  {'jupyter-exp':>12}  {'ratio':>7}")
     for name, theirs, ours, ratio in rows:

@@ -14,7 +14,7 @@ from conftest import files_under, md5, write_bytes
 
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
-from jupyter_exp.data.remote import Remote, RemoteError
+from jupyter_exp.data.remote import MAX_JOBS, Remote, RemoteError
 from jupyter_exp.data.remote_config import (
     add_remote,
     default_remote,
@@ -253,3 +253,41 @@ def test_local_config_wins_and_errors_name_the_remotes(git_repo: Path) -> None:
         get_remote(git_repo)
     with pytest.raises(RemoteError, match="not a valid remote name"):
         add_remote(git_repo, "bad name", "/x")
+
+
+def test_s3_options_are_dvcs_keys_mapped_to_s3fs() -> None:
+    from jupyter_exp.data.remote_config import storage_options
+
+    options = storage_options(
+        "s3",
+        "s3://bucket/path",
+        {
+            "url": "s3://bucket/path",
+            "endpointurl": "http://127.0.0.1:9000",
+            "region": "eu-west-1",
+            "access_key_id": "AKIA",
+            "secret_access_key": "secret",
+            "session_token": "token",
+            "profile": "team",
+            "use_ssl": "false",
+            "ssl_verify": "/etc/ca.pem",
+            "allow_anonymous_login": "true",
+            "read_timeout": "30",
+            "jobs": "16",
+            "verify": "true",
+        },
+    )
+    assert options == {
+        "key": "AKIA",
+        "secret": "secret",
+        "token": "token",
+        "profile": "team",
+        "use_ssl": False,
+        "anon": True,
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1", "verify": "/etc/ca.pem"},
+        "config_kwargs": {"max_pool_connections": MAX_JOBS, "read_timeout": 30.0},
+    }
+    assert storage_options("s3", "s3://b", {"ssl_verify": "false"})["client_kwargs"] == {"verify": False}
+    assert storage_options("local", "/srv/store", {"url": "/srv/store", "jobs": "4"}) == {}
+    with pytest.raises(RemoteError, match="option 'endpointurl' in '.dvc/config' is not supported for local"):
+        storage_options("local", "/srv/store", {"endpointurl": "http://x"})
