@@ -9,7 +9,8 @@ tool's own ``add data``. Then, per remote (a local folder; moto's S3 server on 1
 process of its own, credentials in the environment and ``endpointurl`` in ``.dvc/config`` as for DVC), timed:
 ``push`` to the empty remote, a no-op ``push`` (only "what is missing"), ``fetch`` into an empty cache and
 ``pull`` into an empty cache and workspace. Each tool pushes to a remote of its own and uses its default jobs.
-For S3 the floor is printed too: FILES bare PUTs by boto3 on 8 threads, the server's own speed.
+Floors are printed too: FILES bare copies + renames on 8 threads (the disk's speed at creating files), and
+FILES bare PUTs by boto3 on 8 threads (moto's own speed).
 """
 
 from __future__ import annotations
@@ -87,6 +88,32 @@ class MotoServer:
         self.process.wait()
 
 
+def bare_copies(files: int, work: Path) -> float:
+    """FILES 1 KB files copied to a temp name and renamed into 256 folders on 8 threads (what any local
+    remote's push costs on this disk: each new file's creation dominates)."""
+    source = work / "floor-source"
+    build_dataset(source, files)
+    sources = [p for p in source.rglob("*") if p.is_file()]
+    target = work / "floor-target"
+    for i in range(256):
+        (target / f"{i:02x}").mkdir(parents=True)
+
+    def copy(index_path: tuple[int, Path]) -> None:
+        index, path = index_path
+        final = target / f"{index % 256:02x}" / f"{index:08d}"
+        tmp = final.with_name(f".{final.name}.tmp")
+        shutil.copyfile(path, tmp)
+        os.rename(tmp, final)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(copy, enumerate(sources)))
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(source)
+    shutil.rmtree(target)
+    return elapsed
+
+
 def scenario(
     tool: str, command: list[str], root: Path, files: int, url: str, endpoint: str | None, env: dict[str, str]
 ) -> dict[str, float]:
@@ -151,6 +178,8 @@ def compare(
                         f"{theirs / ours:.1f}x" if theirs is not None else "-",
                     )
                 )
+        if "local" in remotes:
+            rows.append((f"local floor: {files:,} bare copy + rename, 8 threads", "-", f"{bare_copies(files, work):.2f} s", "-"))
         if server is not None:
             rows.append((f"s3 floor: {files:,} bare boto3 PUTs, 8 threads", "-", f"{server.bare_puts(files):.2f} s", "-"))
     finally:

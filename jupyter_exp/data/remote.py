@@ -21,7 +21,7 @@ import hashlib
 import os
 import posixpath
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ _RENAMING = frozenset({"file", "local", "memory", "sftp", "ssh", "hdfs", "webhdf
 # Below this many objects asked about, a file system checks a folder's lone object rather than list the folder
 # (an object store's existence check costs more requests than a listing: s3fs HEADs, then lists).
 _FEW = 64
+_PAGE = 1000  # names an object store's listing request returns (S3's ListObjectsV2 maximum)
 _IN_FLIGHT_PER_JOB = 4  # futures queued per thread: enough to keep each busy, few enough to stay small
 T = TypeVar("T")
 
@@ -121,32 +122,70 @@ class Remote:
     # -- what is there --------------------------------------------------------------------------------------
 
     def existing(self, md5s: Iterable[str], *, jobs: int | None = None) -> set[str]:
-        """Which of ``md5s`` the remote holds: one listing per ``<2 hex>`` folder (an object store pages it,
-        1,000 names a request); on a file system, when few objects are asked, one check for a folder's lone one."""
+        """Which of ``md5s`` the remote holds, from listings rather than one request per object.
+
+        A file system lists each ``<2 hex>`` folder holding a wanted object (or, when few are asked, checks a
+        folder's lone one). An object store answers 1,000 names a request: its folders are listed ``jobs`` at
+        a time, unless the remote is small enough that paging through all of it takes fewer rounds of
+        requests (an empty or young remote: one or a few requests instead of 256). Its size is estimated from
+        the first folder's listing, as DVC does."""
         by_prefix: dict[str, set[str]] = {}
-        count = 0
         for md5 in md5s:
             by_prefix.setdefault(md5[:2], set()).add(md5[2:])
-            count += 1
-        fs = self.fs
+        if not by_prefix:
+            return set()
+        prefixes = sorted(by_prefix)
+        with self._errors_named("list"):
+            first = self._listed(prefixes[0])
+        if not self._renames():
+            rounds_by_folder = (len(prefixes) - 1) / max(1, min(jobs or self.jobs or default_jobs(), MAX_JOBS))
+            if len(first) * 256 / _PAGE < rounds_by_folder:
+                return {md5 for md5 in self._listed_all() if md5[2:] in by_prefix.get(md5[:2], ())}
+        count = sum(len(names) for names in by_prefix.values())
         check_lone = count < _FEW and self._renames()
+        fs = self.fs
 
         def probe(prefix: str) -> set[str]:
             names = by_prefix[prefix]
-            folder = posixpath.join(self.path, "files", "md5", prefix)
             if len(names) == 1 and check_lone:
                 (name,) = names
-                return {prefix + name} if fs.exists(posixpath.join(folder, name)) else set()
-            try:
-                listed = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)}
-            except FileNotFoundError:
-                return set()
-            return {prefix + name for name in names if name in listed}
+                return {prefix + name} if fs.exists(self.object_path(prefix + name)) else set()
+            return {prefix + name for name in names if name in self._listed(prefix)}
 
-        found: set[str] = set()
-        for part in self._pool(probe, list(by_prefix), jobs=jobs, what="list"):
+        found = {prefixes[0] + name for name in by_prefix[prefixes[0]] if name in first}
+        for part in self._pool(probe, prefixes[1:], jobs=jobs, what="list"):
             found |= part
         return found
+
+    def _listed(self, prefix: str) -> set[str]:
+        """The names in one ``<2 hex>`` folder (nothing when it does not exist)."""
+        folder = posixpath.join(self.path, "files", "md5", prefix)
+        try:
+            return {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
+        except FileNotFoundError:
+            return set()
+
+    def _listed_all(self) -> set[str]:
+        """Every object's md5 on the remote, paging through ``files/md5/`` once."""
+        top = posixpath.join(self.path, "files", "md5")
+        with self._errors_named("list"):
+            try:
+                paths = self.fs.find(top)
+            except FileNotFoundError:
+                return set()
+        return {"".join(p.rsplit("/", 2)[-2:]) for p in paths}
+
+    @contextlib.contextmanager
+    def _errors_named(self, what: str) -> Iterator[None]:
+        """I/O errors (and an S3 client's own) as one :class:`RemoteError` naming the remote."""
+        try:
+            yield
+        except RemoteError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) or _from_client_library(exc):
+                raise RemoteError(f"cannot {what} {self._describe()}: {exc}") from exc
+            raise
 
     def exists(self) -> bool:
         """Whether the remote's top folder is there (object stores: the bucket may be empty)."""
@@ -243,7 +282,7 @@ class Remote:
         workers = max(1, min(jobs or self.jobs or default_jobs(), MAX_JOBS, len(items)))
         todo = iter(items)
         pending: dict[Future[T], str] = {}
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"remote-{what}") as pool:
+        with self._errors_named(what), ThreadPoolExecutor(workers, thread_name_prefix=f"remote-{what}") as pool:
             try:
                 while True:
                     while len(pending) < workers * _IN_FLIGHT_PER_JOB and (item := next(todo, None)) is not None:
@@ -262,14 +301,6 @@ class Remote:
                         done += 1
                         if progress is not None:
                             progress(done, total)
-            except RemoteError:
-                _cancel(pending)
-                raise
-            except Exception as exc:
-                _cancel(pending)
-                if isinstance(exc, OSError) or _from_client_library(exc):
-                    raise RemoteError(f"cannot {what} {self._describe()}: {exc}") from exc
-                raise
             except BaseException:
                 _cancel(pending)
                 raise
