@@ -349,3 +349,18 @@ def show(git: Git, collector: Collector, opts: ShowOptions | None = None) -> Exp
         if row.kind == "experiment":
             row.best_of = best.get(row.rev)
     return ExpTable(rows, root=str(git.root))
+
+
+def running_rows(git: Git, collector: Collector) -> ExpTable:
+    """Only the rows of the entries a worker runs now, as ``show`` draws them: what a front end re-reads
+    every second while the queue runs (a few files per run, not the whole table)."""
+    running = running_workspaces(git)
+    queued = [entry for entry in entries(git) if entry.id in running]
+    rows = [
+        row
+        for baseline in dict.fromkeys(entry.baseline for entry in queued)
+        for _, group in _queued_groups(baseline, queued, running, collector)
+        for row in group
+    ]
+    collector.save()
+    return ExpTable(rows, root=str(git.root))

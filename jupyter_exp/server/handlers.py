@@ -246,6 +246,18 @@ class ExperimentsHandler(ExpHandler):
         self.reply(table)
 
 
+class RunningHandler(ExpHandler):
+    """``GET running?path=``: the ``experiments`` rows of the entries a worker runs now, with the metrics
+    logged so far; the panel polls it every second while the queue runs, the whole table less often."""
+
+    @_api
+    async def get(self) -> None:
+        table, _ = await self.on_repo(
+            self.get_query_argument("path", ""), lambda repo: repo.experiments.show_running()
+        )
+        self.reply({"rows": json.loads(table.to_json())})
+
+
 class StatusHandler(ExpHandler):
     """``GET status?path=``: the repo root, its queue (queued/failed counts, the names of the entries a
     worker runs now) and the background run, if any."""
@@ -437,6 +449,7 @@ class PlotsHandler(ExpHandler):
 ROUTES: list[tuple[str, type[ExpHandler]]] = [
     ("experiments", ExperimentsHandler),
     ("status", StatusHandler),
+    ("running", RunningHandler),
     ("apply", ApplyHandler),
     ("branch", BranchHandler),
     ("remove", RemoveHandler),

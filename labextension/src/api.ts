@@ -96,6 +96,7 @@ async function post(endpoint: string, body: Record<string, unknown>): Promise<Ac
 export const api = {
   experiments: (path: string) => getJSON<Experiments>('experiments', { path }),
   status: (path: string) => getJSON<Status>('status', { path }),
+  running: (path: string) => getJSON<{ rows: ExpRow[] }>('running', { path }),
   apply: (path: string, rev: string, force = false) => post('apply', { path, rev, force }),
   branch: (path: string, rev: string, branch: string) => post('branch', { path, rev, branch }),
   remove: (path: string, names: string[]) => post('remove', { path, names }),

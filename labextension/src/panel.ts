@@ -1,11 +1,12 @@
 // The "Experiments" side panel: the experiments of the repository holding the file browser's folder,
-// refreshed every few seconds while it is visible (every second while the queue runs, so a running row's
-// live metrics move), with the actions of the notebook widget's toolbar.
+// refreshed every few seconds while it is visible (the running rows alone every second while the queue
+// runs, so their live metrics move), with the actions of the notebook widget's toolbar.
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Diff, Status } from './api';
+import { Poll } from './poll';
 import {
   bestValues,
   cellText,
@@ -15,6 +16,7 @@ import {
   ExpRow,
   filterRows,
   labelOf,
+  mergeRunning,
   nextSort,
   parseParams,
   parseSweep,
@@ -26,7 +28,7 @@ import {
 } from './table';
 
 export const POLL_MS = 4000;
-/** While experiments run: their rows show the metrics logged so far. */
+/** While experiments run, their rows (`GET running`: the metrics logged so far) are re-read this often. */
 export const LIVE_POLL_MS = 1000;
 /** However slow the server was (the first `exp show` of a large repository fills its caches). */
 const SLOWEST_POLL_MS = 15000;
@@ -98,7 +100,16 @@ export class ExperimentsPanel extends Widget {
   private notRepo = '';
   private busy = false;
   private loading: Promise<void> | null = null;
-  private timer = 0;
+  /** Full refreshes, at least two of their durations apart (up to SLOWEST_POLL_MS): a warm `exp show` of
+   * 10,000 experiments takes seconds, and the server has runs to serve. */
+  private readonly poll = new Poll(
+    async () => {
+      if (this.isVisible && !this.busy) await this.refresh();
+      return this.isVisible;
+    },
+    () => Math.max(this.options.pollMs ?? POLL_MS, Math.min(2 * this.loadMs, SLOWEST_POLL_MS))
+  );
+  private readonly livePoll = new Poll(() => this.loadRunning(), () => LIVE_POLL_MS);
   private loadMs = 0; // how long the last refresh took: a slow server is asked less often
 
   constructor(options: PanelOptions) {
@@ -224,6 +235,7 @@ export class ExperimentsPanel extends Widget {
     // Polling must not rebuild an unchanged table under the pointer (a click would land on a new node).
     const shown = JSON.stringify([this.rowsText, this.status, this.notRepo]);
     if (shown !== this.shown) this.render();
+    if (this.isVisible && this.running()) this.livePoll.start();
   }
 
   private say(text: string, isError = false): void {
@@ -432,31 +444,37 @@ export class ExperimentsPanel extends Widget {
     }
   }
 
-  /** The next refresh: sooner while the queue runs, each one after the previous answered and at least two
-   * of its durations later (up to SLOWEST_POLL_MS), so polling a large repository (a second per `exp show`
-   * of 10,000) leaves the server most of its time for the runs. */
-  private startPolling(): void {
-    if (this.timer) return;
-    const every = this.options.pollMs ?? POLL_MS;
-    const live = this.status?.run?.running || !!this.status?.running?.length;
-    const id = window.setTimeout(async () => {
-      if (this.isVisible && !this.busy) await this.refresh();
-      if (this.timer !== id) return; // stopped (or stopped and started again) meanwhile
-      this.timer = 0;
-      this.startPolling();
-    }, Math.max(live ? Math.min(LIVE_POLL_MS, every) : every, Math.min(2 * this.loadMs, SLOWEST_POLL_MS)));
-    this.timer = id;
+  private running(): boolean {
+    return !!(this.status?.run?.running || this.status?.running?.length);
+  }
+
+  /** The rows of the running entries alone (`GET running`), merged into the table; true while the last
+   * full refresh saw entries running, which brings them back as finished experiments. */
+  private async loadRunning(): Promise<boolean> {
+    const path = this.path;
+    try {
+      const live = (await api.running(path)).rows;
+      if (live.length && path === this.path) {
+        this.rows = mergeRunning(this.rows, live);
+        this.columns = columnsOf(this.rows); // a run may log a metric no row had
+        this.rowsText = ''; // the next full refresh redraws whatever it brings
+        this.render();
+      }
+    } catch {
+      // the full refresh reports what is wrong
+    }
+    return this.isVisible && this.running();
   }
 
   private stopPolling(): void {
-    window.clearTimeout(this.timer);
-    this.timer = 0;
+    this.poll.stop();
+    this.livePoll.stop();
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.refresh();
-    this.startPolling();
+    this.poll.start();
   }
 
   protected onBeforeHide(msg: Message): void {

@@ -210,6 +210,18 @@ export function refOf(row: ExpRow): string {
   return ['experiment', 'queued', 'baseline'].includes(row.kind) && row.name ? row.name : row.rev;
 }
 
+/** The table with the rows `GET running` sent in place of the same revs' (live metrics, label), each
+ * keeping its tree glyph from the whole table; a row the table does not have waits for the next full load. */
+export function mergeRunning(rows: ExpRow[], live: ExpRow[]): ExpRow[] {
+  const fresh = new Map(live.map(row => [row.rev, row]));
+  return rows.map(row => {
+    const now = fresh.get(row.rev);
+    if (!now) return row;
+    const glyph = row.experiment.slice(0, row.experiment.length - labelOf(row).length);
+    return { ...now, experiment: glyph + labelOf(now) };
+  });
+}
+
 /** The names `POST remove` gets for a selection: experiments, checkpoints and queued entries only, not one
  * a worker is running (it would still commit its experiment after its entry went). */
 export function removableRefs(rows: ExpRow[]): string[] {

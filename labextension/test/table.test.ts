@@ -14,6 +14,7 @@ import {
   formatCreated,
   formatValue,
   labelOf,
+  mergeRunning,
   nextSort,
   parseParams,
   parseSweep,
@@ -181,6 +182,18 @@ describe('actions', () => {
       'exp-a',
       'q1'
     ]);
+  });
+
+  it('merges the running rows into the table, each keeping its place and tree glyph', () => {
+    const queued = row('r'.repeat(40), 'queued', { name: 'r1', experiment: '└── *r1' });
+    const live = row('r'.repeat(40), 'queued', {
+      name: 'r1', experiment: '├── *r1 (running)', running: true, metrics: { 'logs.json': { score: 0.3 } }
+    });
+    const stranger = row('s'.repeat(40), 'queued', { running: true }); // queued after the last full load
+    const merged = mergeRunning([TABLE[0], queued, TABLE[2]], [live, stranger]);
+    expect(merged.map(r => r.rev)).toEqual([TABLE[0].rev, queued.rev, TABLE[2].rev]);
+    expect(merged[1]).toEqual({ ...live, experiment: '└── *r1 (running)' });
+    expect(merged[0]).toBe(TABLE[0]);
   });
 
   it('never removes a queued entry a worker is running (it would commit its experiment anyway)', () => {

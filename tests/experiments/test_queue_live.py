@@ -86,6 +86,8 @@ def test_a_running_entry_shows_its_live_metrics_then_becomes_the_experiment(
         assert (row.kind, row.label) == ("queued", "*live (running)")
         assert row.params["params.yaml"]["train.lr"] == 0.2
         assert [entry.label for entry in repo.experiments.running()] == ["live"]
+        (alone,) = repo.experiments.show_running().rows  # the same row, without the rest of the table
+        assert (alone.rev, alone.label, score(alone)) == (row.rev, row.label, 0.2)
         (gate / "0").touch()
         wait_for("the running row at step 1", live_row(0.3))
     finally:
@@ -97,4 +99,4 @@ def test_a_running_entry_shows_its_live_metrics_then_becomes_the_experiment(
     assert not [r for r in rows if r.running or r.kind == "queued"]
     (done,) = [r for r in rows if r.name == "live"]
     assert (done.kind, score(done)) == ("experiment", 0.4)
-    assert repo.experiments.running() == []
+    assert repo.experiments.running() == [] and repo.experiments.show_running().rows == []

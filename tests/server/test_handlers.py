@@ -209,10 +209,12 @@ def test_status_and_experiments_report_the_entry_a_worker_runs_now(server: Serve
         row = by_name(rows_of(server, path))["busy"]
         assert (row["kind"], row["running"]) == ("queued", True)
         assert row["experiment"] == "├── *busy (running)"
+        assert server.get("running", path=path).json["rows"] == [row]  # that row alone, for frequent polls
     finally:
         gate.touch()
     done = wait_for_queue(server, path)
     assert done["running"] == [] and done["run"]["results"][0]["error"] is None
+    assert server.get("running", path=path).json == {"rows": []}
     row = by_name(rows_of(server, path))["busy"]
     assert (row["kind"], row["running"], row["metrics"]["metrics.json"]["loss"]) == ("experiment", False, 0.7)
 
