@@ -14,7 +14,7 @@ import time
 
 from jupyter_exp.protocol import ENV_CHECKPOINT, ENV_PARENT_PID, ENV_ROOT, SIGNAL_FILE, pid_alive, signal_path
 
-POLL_SECONDS = 0.01
+POLL_SECONDS = 0.005  # the training waits only while its checkpoint is committed
 
 
 def checkpoint_requested() -> bool:

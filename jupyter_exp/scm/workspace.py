@@ -24,6 +24,7 @@ class WorkspaceScan:
 
     root: Path
     repo: DulwichRepo
+    _index_cache: tuple[tuple[int, int, int], dict[str, Any], int] | None = None
 
     def _ignore_manager(self) -> IgnoreFilterManager:
         from dulwich.ignore import IgnoreFilterManager
@@ -36,6 +37,26 @@ class WorkspaceScan:
         if (self.root / path).is_dir():
             path += "/"
         return bool(self._ignore_manager().is_ignored(path))
+
+    def _index_entries(self) -> tuple[dict[str, Any], int]:
+        """The index's file entries by path, and its mtime; read again only when the index file changed
+        (an experiment run scans the workspace for each commit it makes, the index is the same)."""
+        from dulwich.index import ConflictedIndexEntry
+
+        try:
+            st = os.stat(self.repo.index_path())
+        except FileNotFoundError:
+            return {}, 0
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._index_cache
+        if cached is None or cached[0] != key:
+            entries = {
+                raw_path.decode(): entry
+                for raw_path, entry in self.repo.open_index().items()
+                if not isinstance(entry, ConflictedIndexEntry) and not is_gitlink(entry.mode)
+            }
+            cached = self._index_cache = (key, entries, st.st_mtime_ns)
+        return cached[1], cached[2]
 
     def tracked(self, paths: Iterable[str]) -> set[str]:
         """Those of ``paths`` (POSIX, relative to the root) that the Git index tracks."""
@@ -50,13 +71,10 @@ class WorkspaceScan:
         Blob ids of tracked files whose stat matches the index are taken from the index (no read);
         ``write`` stores new blobs in the object database. ``under`` limits the scan to those paths.
         """
-        from dulwich.index import ConflictedIndexEntry
         from dulwich.objects import Blob
 
         store = self.repo.object_store
-        index = self.repo.open_index()
-        index_path = Path(self.repo.index_path())
-        index_mtime_ns = index_path.stat().st_mtime_ns if index_path.exists() else 0
+        tracked_entries, index_mtime_ns = self._index_entries()
         ignore = self._ignore_manager()
         roots = None if under is None else [Path(p).as_posix().strip("/") for p in under]
 
@@ -79,11 +97,6 @@ class WorkspaceScan:
             return blob.id
 
         result: dict[str, FileEntry] = {}
-        tracked_entries: dict[str, Any] = {}
-        for raw_path, entry in index.items():
-            if isinstance(entry, ConflictedIndexEntry) or is_gitlink(entry.mode):
-                continue
-            tracked_entries[raw_path.decode()] = entry
         for path, entry in tracked_entries.items():
             if not wanted(path):
                 continue
