@@ -408,7 +408,12 @@ export class ExperimentsPanel extends Widget {
         return messages(result, `Removed ${names.join(', ')}.`);
       }
       case 'compare': {
-        const shown = this.ordered.filter(r => this.selected.has(r.rev)); // top to bottom: A, then B
+        // As drawn, top to bottom (A, then B); a selected row the filter hides comes last.
+        const place = (row: ExpRow) => {
+          const index = this.ordered.indexOf(row);
+          return index < 0 ? this.ordered.length : index;
+        };
+        const shown = [...rows].sort((x, y) => place(x) - place(y));
         const revs = shown.map(r => (r.kind === 'workspace' ? 'workspace' : refOf(r)));
         const [html, diff] = await Promise.all([
           api.plots(path, revs),
