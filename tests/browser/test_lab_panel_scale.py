@@ -213,7 +213,8 @@ def test_200_experiments_sort_filter_keyboard_compare_and_dark_theme(
         panel_colours = colours(page, PANEL)
         assert luminance(panel_colours["background"]) < 0.1 and luminance(panel_colours["color"]) > 0.4
         for selector in (f"{PANEL} tr.jx-row.jx-selected td", f"{PANEL} tr.jx-row:not(.jx-selected) td",
-                         f"{PANEL} th.jx-th[data-kind='metrics']", f"{PANEL} td.jx-best"):
+                         f"{PANEL} th.jx-th[data-kind='metrics']", f"{PANEL} td.jx-best",
+                         ".jx-diff-table[data-kind='metrics'] th", ".jx-diff-table[data-kind='params'] td"):
             seen = colours(page, selector)
             assert contrast(seen["color"], seen["background"]) >= 4.5, (selector, seen)
         assert colours(page, f"{PANEL} tr.jx-row.jx-selected td") != light
