@@ -344,10 +344,12 @@ def test_the_browser_is_sent_the_kernels_row_order(frontend: FrontEnd) -> None:
              dict(sort_by=LR, filter_text="lr<0.1"), dict(sort_by="Experiment", filter_text="EXP-DEV")]
     for view in views:
         FrontEnd.save(table, **{"sort_by": "", "sort_desc": False, "filter_text": "", "collapsed": [], **view})
-        sent = [data["state"]["order_json"] for _, msg, data in frontend.wire
+        sent = [data["state"] for _, msg, data in frontend.wire
                 if msg == "comm_msg" and "order_json" in data.get("state", {})]
-        drawn = [table.rows[i]["rev"] for i in json.loads(sent[-1])]
+        drawn = [table.rows[i]["rev"] for i in json.loads(sent[-1]["order_json"])]
         assert drawn == [r["rev"] for r in table.visible_rows()], view
+        # the header is marked with the sort these rows are in, sent in the same message as they are
+        assert json.loads(table.order_sort) == [view.get("sort_by", ""), view.get("sort_desc", False)]
     assert drawn == ["workspace", BASE, DEV, sha(7), sha(6)]  # the last view: by name, "exp-dev" only
 
 

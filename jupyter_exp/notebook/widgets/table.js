@@ -103,7 +103,7 @@ function render({ model, el }) {
     template = widths.map((w) => `${w}px`).join(" ");
     width = widths.reduce((a, b) => a + b, 0);
     view = visibleRows();
-    const sortBy = model.get("sort_by"), desc = model.get("sort_desc");
+    const [sortBy, desc] = JSON.parse(model.get("order_sort"));  // the sort the drawn rows are in
     header.replaceChildren(...shown.map((c) => h("div", {
       class: "jx-th" + (c.id === sortBy ? (desc ? " jx-sorted jx-desc" : " jx-sorted jx-asc") : ""),
       "data-col": c.id, "data-kind": c.kind, title: c.file ? `${c.file}: ${c.key}` : c.label,
@@ -255,7 +255,7 @@ function render({ model, el }) {
   const relayout = () => {
     if (!queued) { queued = true; queueMicrotask(() => { queued = false; layout(); }); }
   };
-  const events = ["rows_json", "order_json", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
+  const events = ["rows_json", "order_json", "order_sort", "columns", "sort_by", "sort_desc", "filter_text", "visible_columns", "collapsed",
     "only_changed", "selected", "best", "height"].map((name) => `change:${name}`);
   for (const name of events) model.on(name, relayout);
   model.on("change:output", showOutput);

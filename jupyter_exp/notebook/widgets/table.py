@@ -41,6 +41,9 @@ class ExperimentsTable(anywidget.AnyWidget):
     # line, which for 1,000 experiments is megabytes instead of a few hundred kilobytes.
     rows_json = traitlets.Unicode("[]").tag(sync=True)
     order_json = traitlets.Unicode("[]").tag(sync=True)  # the visible rows, as indices into rows_json
+    # The sort order_json is in, [column, descending]: the header marks what the rows show, not a click
+    # whose new order is still on its way from the kernel.
+    order_sort = traitlets.Unicode('["", false]').tag(sync=True)
     columns = traitlets.List().tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
     sort_desc = traitlets.Bool(False).tag(sync=True)
@@ -125,7 +128,9 @@ class ExperimentsTable(anywidget.AnyWidget):
     def _update_order(self) -> None:
         """The drawing order for ``table.js``: indices into the records, computed here, not in the browser."""
         index = {id(rec): i for i, rec in enumerate(self._view.rows)}
-        self.order_json = json.dumps([index[id(rec)] for rec in self.visible_rows()], separators=(",", ":"))
+        with self.hold_sync():
+            self.order_json = json.dumps([index[id(rec)] for rec in self.visible_rows()], separators=(",", ":"))
+            self.order_sort = json.dumps([self.sort_by, self.sort_desc])
 
     # -- the view (computed by experiments/table.py's TableView) -------------------------------
     def sort(self, column: str, descending: bool = False) -> None:
