@@ -139,13 +139,11 @@ def test_ctrl_c_leaves_lock_and_cache_consistent(git_repo: Path, to_group: bool)
     while not (git_repo / "started.txt").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.02)
-    started = time.monotonic()
     if to_group:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     else:
         os.kill(proc.pid, signal.SIGINT)  # a Jupyter kernel interrupt may reach only us
-    out, err = proc.communicate(timeout=20)
-    assert time.monotonic() - started < 5, "the stage command was not stopped"
+    out, err = proc.communicate(timeout=20)  # the stage sleeps 30 s: it was stopped, not waited out
     assert proc.returncode == 130
     assert "Interrupted" in err and "Traceback" not in err
     stages = yaml.safe_load((git_repo / "dvc.lock").read_text())["stages"]

@@ -164,13 +164,11 @@ def test_stop_ends_the_stages_on_the_workers_and_keeps_the_entries_queued(
     threading.Thread(target=stop_once_both_train, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         run_on_dask(exps, scheduler, stop)
-    stopped = time.monotonic()
     running = [int(pid) for pid in pids.read_text().split()]
     assert len(running) == 2
     for pid in running:  # the stages on the workers were ended, not left training
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert time.monotonic() - stopped < 1
     assert [entry.failed for entry in entries(exps.git)] == [False, False]
     assert not exps.list()
 

@@ -62,12 +62,10 @@ def table(executed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_runs_top_to_bottom_quickly(executed: dict[str, Any]) -> None:
+def test_runs_top_to_bottom(executed: dict[str, Any]) -> None:
     for code in executed["cells"].values():
         assert all(o["output_type"] != "error" for o in code.outputs), outputs_text(code)
         assert "Traceback" not in outputs_text(code)
-    # Aimed at under a minute on 2 cores; the bound leaves room for a loaded CI machine.
-    assert executed["elapsed"] < 150, f"{executed['elapsed']:.0f} s"
 
 
 def test_stages_are_built_from_python_and_templated_yaml_cells(executed: dict[str, Any]) -> None:

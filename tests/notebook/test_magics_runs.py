@@ -135,18 +135,22 @@ open("done.txt", "w").write("ok")
 
 def test_background_run_keeps_the_kernel_usable(shell: Any, git_repo: Path) -> None:
     (git_repo / "params.yaml").write_text("n: 1\n")
-    cell = run(shell, "%%stage slow -p n -o done.txt\n" + SLOW.format(n=6, delay=0.1))
+    gate = git_repo.with_name("gate")  # the stage cannot finish until the test opens it
+    wait = f"import os\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.02)\n"
+    body = SLOW.format(n=6, delay=0.1).replace('open("done.txt"', wait + 'open("done.txt"')
+    cell = run(shell, "%%stage slow -p n -o done.txt\n" + body)
     assert cell.success, cell.text
     commit_all(git_repo)
-    started = time.monotonic()
-    cell = run(shell, "handle = %exp_run --bg -S n=2 -n background")
-    assert cell.success, cell.text
-    assert time.monotonic() - started < 0.5  # returned at once
-    handle = shell.user_ns["handle"]
-    assert not handle.done
-    assert run(shell, "21 * 2").success  # the kernel runs other cells meanwhile
-    busy = run(shell, "%repro")
-    assert not busy.success and "is still running in the background" in busy.text
+    try:
+        cell = run(shell, "handle = %exp_run --bg -S n=2 -n background")  # returns with the stage blocked
+        assert cell.success, cell.text
+        handle = shell.user_ns["handle"]
+        assert not handle.done
+        assert run(shell, "21 * 2").success  # the kernel runs other cells meanwhile
+        busy = run(shell, "%repro")
+        assert not busy.success and "is still running in the background" in busy.text
+    finally:
+        gate.touch()
     result = handle.wait(timeout=30)
     assert handle.done and result.name == "background" and handle.result is result
     assert "background: done" in repr(handle)
@@ -175,10 +179,8 @@ def test_kernel_interrupt_stops_the_stage_cleanly(shell: Any, git_repo: Path) ->
     assert cell.success, cell.text
     timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    started = time.monotonic()
     cell = run(shell, "%repro")
     timer.join()
-    assert time.monotonic() - started < 8
     assert not cell.success
     assert "Interrupted: completed stages and checkpoints are saved." in cell.text
     assert "tick 0" in cell.stdout and "Traceback" not in cell.text
