@@ -62,11 +62,14 @@ class GitTree:
     def entry(self, path: str) -> FileEntry | None:
         """(mode, sha) of ``path`` or None when it does not exist (remembered: reading a revision's params
         and metrics asks a dozen times per file whether it exists, is a folder, is in Git)."""
-        if path in self._entries:
+        try:
             return self._entries[path]
+        except KeyError:  # the first look at this path
+            pass
+        found: FileEntry | None
         clean = path.strip("/")
         if not clean or clean == ".":
-            found: FileEntry | None = (TREE_MODE, self._root_sha)
+            found = (TREE_MODE, self._root_sha)
         else:
             parent, _, name = clean.rpartition("/")
             listing = self._listing(parent)
