@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -56,3 +57,11 @@ def test_commit_headers_and_packed_refs(repo: Path) -> None:
     assert at.tree.read_bytes("params.yaml") == (repo / "params.yaml").read_bytes()
     git(repo, "update-ref", "refs/exps/ab/cdef/exp-1", "HEAD")  # a loose ref now hides the packed one
     assert g.get_ref("refs/exps/ab/cdef/exp-1") == head
+
+
+def test_a_big_loose_object_reads_whole(repo: Path) -> None:
+    (repo / "big.bin").write_bytes(bytes(range(256)) * 4096 + b"end")  # 1 MB that deflates small
+    (repo / "noise.bin").write_bytes(os.urandom(300_000))  # incompressible: a loose file over 64 KB
+    for name in ("big.bin", "noise.bin"):
+        sha = git(repo, "hash-object", "-w", name)
+        assert Git(repo).objects.raw(sha.encode()) == (3, (repo / name).read_bytes())
