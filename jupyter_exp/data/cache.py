@@ -22,16 +22,9 @@ from functools import partial
 from itertools import accumulate
 from pathlib import Path
 
-from jupyter_exp.data.files import (
-    HOST,
-    NO_REFLINK,
-    each,
-    reflink,
-    remove_path,
-    tmp_beside,
-    writer_gone,
-)
+from jupyter_exp.data.files import NO_REFLINK, each, reflink, remove_path, tmp_beside
 from jupyter_exp.errors import CacheError, DirtyWorkspaceError
+from jupyter_exp.fsutil import HOST, writer_gone
 
 from .hashing import (
     CHUNK_SIZE,

@@ -1,5 +1,5 @@
 """File-system primitives under the cache: copy-on-write clones, removing trees, placing many files on
-threads, and telling the partial objects of a writer that is gone (killed, on this host) from live ones.
+threads. (Telling a killed writer's temp files from a live one's is ``fsutil``'s: every layer writes atomically.)
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from jupyter_exp.fsutil import tmp_name
+
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
@@ -25,35 +27,6 @@ NO_REFLINK = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EINV
 FILE_JOBS = min(16, 4 * (os.cpu_count() or 1))
 PARALLEL_FILES = 64
 
-
-
-def _host() -> str:
-    """This machine's name, as ``socket.gethostname()`` gives it (uname's: no socket module to load)."""
-    try:
-        return os.uname().nodename
-    except AttributeError:  # pragma: no cover - Windows
-        import socket
-
-        return socket.gethostname()
-
-
-HOST = _host().replace("-", "_")
-STALE_AFTER = 24 * 3600.0  # a partial from another host (shared cache) is only removed when this old
-
-
-def writer_gone(name: str, now: float, mtime: float) -> bool:
-    """Whether the writer of the temp file ``<host>-<pid>-<random>.tmp`` can no longer finish it."""
-    host, _, rest = name.partition("-")
-    pid_text = rest.partition("-")[0]
-    if host != HOST or not pid_text.isdigit():
-        return now - mtime > STALE_AFTER
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def reflink(src: Path, dst: Path) -> None:
@@ -83,7 +56,7 @@ def remove_path(path: Path) -> None:
 
 
 def tmp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    return path.with_name(tmp_name(path.name))
 
 
 T = TypeVar("T")
