@@ -21,6 +21,7 @@ import hashlib
 import os
 import posixpath
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jupyter_exp.errors import JupyterExpError
+from jupyter_exp.fsutil import tmp_name, writer_gone
 
 from .cache import CACHE_MODE, Cache
 from .hashing import DIR_SUFFIX, TreeEntry
@@ -80,6 +82,7 @@ class Remote:
         self._fs: Any = None
         self._path = ""
         self._dirs_made: set[str] = set()
+        self._tidied: set[str] = set()  # folders whose dead uploads were removed
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -161,9 +164,32 @@ class Remote:
         """The names in one ``<2 hex>`` folder (nothing when it does not exist)."""
         folder = posixpath.join(self.path, "files", "md5", prefix)
         try:
-            return {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
+            names = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
         except FileNotFoundError:
             return set()
+        self._remove_dead_uploads(folder, names)
+        return names
+
+    def _remove_dead_uploads(self, folder: str, names: Iterable[str] | None = None) -> None:
+        """Remove what killed uploads left in ``folder`` (``.<md5 rest>.<host>-<pid>-<random>.tmp``), once per
+        folder: never an object's name, so only tidiness is at stake, and a remote we may not write to is
+        left as it is."""
+        with self._lock:
+            if folder in self._tidied:
+                return
+            self._tidied.add(folder)
+        if names is None:
+            with contextlib.suppress(OSError):
+                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)]
+        now = time.time()
+        names = [name for name in names or () if name.endswith(".tmp")]
+        for name in names:
+            path = posixpath.join(folder, name)
+            with contextlib.suppress(OSError):
+                mtime = self.fs.info(path).get("mtime") or now
+                mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+                if writer_gone(name.split(".", 2)[-1], now, mtime):
+                    self.fs.rm_file(path)
 
     def _listed_all(self) -> set[str]:
         """Every object's md5 on the remote, paging through ``files/md5/`` once."""
@@ -201,6 +227,7 @@ class Remote:
             if folder in self._dirs_made:
                 return
         self.fs.makedirs(folder, exist_ok=True)
+        self._remove_dead_uploads(folder)
         with self._lock:
             self._dirs_made.add(folder)
 
@@ -213,7 +240,7 @@ class Remote:
             return
         folder = posixpath.dirname(target)
         self._makedirs(folder)
-        tmp = posixpath.join(folder, f".{md5[2:]}.{os.urandom(6).hex()}.tmp")
+        tmp = posixpath.join(folder, tmp_name(md5[2:]))
         try:
             fs.put_file(str(source), tmp)
             fs.mv(tmp, target)

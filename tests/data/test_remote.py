@@ -6,6 +6,8 @@ Remotes are real: fsspec's in-memory file system (``memory://``), local folders 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from jupyter_exp.data.remote_config import (
     remove_remote,
     set_default_remote,
 )
+from jupyter_exp.fsutil import HOST
 
 
 @pytest.fixture
@@ -138,6 +141,26 @@ def test_no_temporary_files_are_left_and_rename_is_atomic(
     Remote("store", str(store)).fetch(fresh, objects_of(infos))
     leftovers = [p for p in [*store.rglob(".*"), *fresh.cache_dir.rglob(".*")] if p.is_file()]
     assert leftovers == []
+
+
+def test_the_next_push_removes_the_temp_files_of_killed_uploads_only(
+    workspace: tuple[Cache, dict[str, HashInfo]], tmp_path: Path
+) -> None:
+    cache, infos = workspace
+    store = tmp_path / "store"
+    md5 = infos["model.bin"].md5
+    folder = stored(store, md5).parent
+    folder.mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = folder / f".{md5[2:]}.{HOST}-{int(gone.stdout)}-0a1b2c.tmp"  # that process no longer runs
+    live = folder / f".{md5[2:]}.{HOST}-{os.getpid()}-3d4e5f.tmp"  # this one could still rename its copy
+    dead.write_bytes(b"wei")
+    live.write_bytes(b"weigh")
+
+    Remote("store", str(store)).push(cache, objects_of(infos))
+
+    assert not dead.exists() and live.exists()
+    assert stored(store, md5).read_bytes() == b"weights"
 
 
 def test_fetch_names_the_files_missing_on_the_remote(

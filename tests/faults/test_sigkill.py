@@ -347,4 +347,5 @@ def test_data_push_killed_anywhere(tmp_path: Path) -> None:
         check_objects(store, context)
         cli(root, "data", "push")
         assert check_objects(store, context) == pushed, f"{context}: the re-run did not push everything"
+        assert not list(store.rglob("*.tmp")), f"{context}: the re-run left a killed upload's temp file"
         check_recovered(root, rnd, context)
