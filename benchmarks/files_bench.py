@@ -57,6 +57,8 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], expect: str | None = Non
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    words = " ".join(Path(word).name for word in cmd[cmd.index("nice") + 3 if "nice" in cmd else 0 :])
+    print(f"  {words}: {elapsed:.2f} s, {usage.ru_maxrss / 1024:.0f} MB", file=sys.stderr, flush=True)
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = out.decode(errors="replace")
     if proc.returncode != 0 or (expect is not None and expect not in text):
