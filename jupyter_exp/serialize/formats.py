@@ -149,11 +149,11 @@ def yaml_loader() -> Any:
 
 
 def _parse_yaml(text: str, name: str) -> Any:
-    import yaml
-
-    plain = parse_plain(text, yaml_loader().yaml_implicit_resolvers)
+    plain = parse_plain(text)
     if plain is not None:
         return plain
+    import yaml
+
     try:
         data = yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:

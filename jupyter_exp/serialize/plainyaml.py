@@ -2,13 +2,17 @@
 
 A params file is usually just that, and a cold ``exp show`` of 10,000 experiments parses 10,000 of them:
 PyYAML's Python constructor was a third of that command. :func:`parse_plain` reads such a file into what
-the full loader returns, resolving each scalar with the full loader's own resolver table (YAML 1.2 numbers
+the full loader returns, resolving each scalar with the full loader's resolver table (YAML 1.2 numbers
 and booleans), and returns None for anything else (quotes, lists, flow style, anchors, comments after a
 value, dates, duplicate keys, tabs): the full loader then reads it, and reports its errors.
+
+That table is written out here (:func:`yaml12_resolvers`; a test checks it equals the loader's), so a
+plain file is read without importing PyYAML: its import is ~10 ms of every CLI call that reads one.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -19,11 +23,47 @@ _MEMO: dict[int, dict[str, Any]] = {}  # per resolver table: scalar text -> valu
 _MEMO_SIZE = 100_000
 
 
-def parse_plain(text: str, resolvers: dict[str, list[tuple[str, re.Pattern[str]]]]) -> dict[str, Any] | None:
+Resolvers = dict[str, list[tuple[str, re.Pattern[str]]]]
+
+
+@functools.cache
+def yaml12_resolvers() -> Resolvers:
+    """``formats.yaml_loader()``'s ``yaml_implicit_resolvers``: PyYAML's, with YAML 1.2 bool/int/float."""
+    table: Resolvers = {}
+    for tag, pattern, first in (
+        ("merge", r"^(?:<<)$", "<"),
+        ("null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+        ("timestamp", _TIMESTAMP, "0123456789"),
+        ("value", r"^(?:=)$", "="),
+        ("yaml", r"^(?:!|&|\*)$", "!&*"),
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("int", r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$", "-+0123456789"),
+        ("float", _FLOAT, "-+.0123456789"),
+    ):
+        flags = re.X if tag == "timestamp" else 0
+        entry = (f"tag:yaml.org,2002:{tag}", re.compile(pattern, flags))
+        for char in list(first) + ([""] if tag == "null" else []):
+            table.setdefault(char, []).append(entry)
+    return table
+
+
+_TIMESTAMP = r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+                    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+                     (?:[Tt]|[ \t]+)[0-9][0-9]?
+                     :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+                     (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$"""
+_FLOAT = (
+    r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def parse_plain(text: str, resolvers: Resolvers | None = None) -> dict[str, Any] | None:
     """The mapping ``text`` holds, or None when it is more than plain nested mappings (see the module).
 
-    ``resolvers`` is the full loader's ``yaml_implicit_resolvers``.
+    ``resolvers``: a loader's ``yaml_implicit_resolvers``; by default :func:`yaml12_resolvers`.
     """
+    resolvers = yaml12_resolvers() if resolvers is None else resolvers
     memo = _MEMO.setdefault(id(resolvers), {})
     if len(memo) > _MEMO_SIZE:
         memo.clear()
