@@ -18,7 +18,6 @@ import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import accumulate
 from pathlib import Path
 
@@ -193,10 +192,10 @@ class Cache:
         total = info.size
         with self.hasher.state.batch():
             if info.isdir:
-                done = list(accumulate(e.size for e in entries))
+                done = list(accumulate(e.size for e in entries)) if progress is not None else []
                 report = None if progress is None else (lambda index: progress(done[index], total))
-                calls = [partial(self._store_file, abspath / e.relpath, e.md5) for e in entries]
-                self.hasher.state.put_files(row for rows in each(calls, report) for row in rows)
+                rows = each(lambda e: self._store_file(abspath / e.relpath, e.md5), entries, report)
+                self.hasher.state.put_files(row for some in rows for row in some)
                 manifest = self.object_path(info.md5)
                 if not manifest.is_file():
                     self._write_object(manifest, manifest_bytes(entries))
@@ -373,14 +372,11 @@ class Cache:
         self._prune_empty_dirs(abspath, delete)
         todo = add + modify
         isexec = hash_info.isexec and not hash_info.isdir
-        calls = [
-            partial(
-                self._place, self.object_path(wanted[r]), abspath / r if r else abspath, wanted[r], isexec
-            )
-            for r in todo
-        ]
+        def place(r: str) -> StateRow:
+            return self._place(self.object_path(wanted[r]), abspath / r if r else abspath, wanted[r], isexec)
+
         report = None if progress is None else (lambda index: progress(index + 1, len(todo)))
-        self.hasher.state.put_files(list(each(calls, report)))
+        self.hasher.state.put_files(each(place, todo, report))
         if isexec and not todo:
             self._ensure_exec(abspath)
         return CheckoutResult(

@@ -60,26 +60,28 @@ def tmp_beside(path: Path) -> Path:
 
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
-def each(calls: Sequence[Callable[[], T]], done: Callable[[int], None] | None = None) -> Iterator[T]:
-    """Results of ``calls`` in order, run on threads when there are many; ``done(index)`` is called
-    in the caller's thread as each result arrives. The first error stops what has not started."""
-    if len(calls) < PARALLEL_FILES:
-        for index, call in enumerate(calls):
-            yield call()
+def each(work: Callable[[A], T], items: Sequence[A], done: Callable[[int], None] | None = None) -> Iterator[T]:
+    """``work(item)`` for each item, in order, run on threads when there are many; ``done(index)`` is
+    called in the caller's thread as each result arrives. The first error stops what has not started.
+    Only the calls in flight exist at a time: a million prepared calls with their paths cost ~1 GB."""
+    if len(items) < PARALLEL_FILES:
+        for index, item in enumerate(items):
+            yield work(item)
             if done is not None:
                 done(index)
         return
     from concurrent.futures import ThreadPoolExecutor  # here: most commands place a handful of files
 
     pool = ThreadPoolExecutor(max_workers=FILE_JOBS, thread_name_prefix="jupyter-exp-files")
-    window = 8 * FILE_JOBS  # futures in flight: a million at once cost ~1 GB
+    window = 8 * FILE_JOBS  # futures in flight
     pending: deque[Future[T]] = deque()
     try:
-        for index in range(len(calls)):
-            while len(pending) < window and index + len(pending) < len(calls):
-                pending.append(pool.submit(calls[index + len(pending)]))
+        for index in range(len(items)):
+            while len(pending) < window and index + len(pending) < len(items):
+                pending.append(pool.submit(work, items[index + len(pending)]))
             yield pending.popleft().result()
             if done is not None:
                 done(index)

@@ -11,6 +11,7 @@ kernel and a CLI share it; writes are grouped into one transaction per batch.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -81,16 +82,17 @@ class StateDB:
         if self._depth == 0:
             self._conn.execute("COMMIT")
 
-    def get_files(self, keys: Sequence[tuple[int, int, int]]) -> dict[int, str]:
-        """md5 by inode for each (inode, mtime_ns, size) whose stored stats still match."""
-        wanted = {_sql_int(inode): (inode, mtime_ns, size) for inode, mtime_ns, size in keys}
+    def get_files(self, keys: Iterable[tuple[int, int, int]]) -> dict[int, str]:
+        """md5 by inode for each (inode, mtime_ns, size) whose stored stats still match.
+
+        ``keys`` is consumed a query's worth at a time, so a million files never sit in one mapping."""
         found: dict[int, str] = {}
-        inodes = list(wanted)
-        for start in range(0, len(inodes), _MAX_PARAMS):
-            chunk = inodes[start : start + _MAX_PARAMS]
-            marks = ",".join("?" * len(chunk))
+        keys = iter(keys)
+        while chunk := list(itertools.islice(keys, _MAX_PARAMS)):
+            wanted = {_sql_int(inode): (inode, mtime_ns, size) for inode, mtime_ns, size in chunk}
+            marks = ",".join("?" * len(wanted))
             rows = self._conn.execute(
-                f"SELECT inode, mtime_ns, size, md5 FROM files WHERE inode IN ({marks})", chunk
+                f"SELECT inode, mtime_ns, size, md5 FROM files WHERE inode IN ({marks})", list(wanted)
             )
             for inode, mtime_ns, size, md5 in rows:
                 real_inode, want_mtime, want_size = wanted[inode]
