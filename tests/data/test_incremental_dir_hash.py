@@ -151,3 +151,20 @@ def test_hundreds_of_files_save_and_check_out_on_threads_without_rereads(tmp_pat
     with Hasher(tmp_path) as hasher:
         assert hasher.hash("data") == info
         assert hasher.stats.files_read == 0
+
+
+@pytest.mark.parametrize("files", [3, 2100])  # a stat per object, and one listing per object folder
+def test_a_directory_found_in_cache_is_checked_again_once_an_object_goes(tmp_path: Path, files: int) -> None:
+    root = tmp_path / "ws"
+    for i in range(files):
+        (root / "data" / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (root / "data" / f"d{i % 7}" / f"f{i}.txt").write_text(f"file {i}\n")
+    cache = Cache(root)
+    info = cache.save("data")
+    assert cache.exists(info) and cache.exists(info)  # the second answer comes from the state db
+
+    gone = cache.load_dir_manifest(info.md5)[files // 2].md5
+    cache.object_path(gone).chmod(0o644)
+    cache.object_path(gone).unlink()
+    assert not cache.exists(info)
+    assert not Cache(root).exists(info)
