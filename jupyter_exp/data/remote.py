@@ -164,11 +164,14 @@ class Remote:
         """The names in one ``<2 hex>`` folder (nothing when it does not exist)."""
         folder = posixpath.join(self.path, "files", "md5", prefix)
         try:
-            names = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
+            names = self._names(folder)
         except FileNotFoundError:
             return set()
         self._remove_dead_uploads(folder, names)
         return names
+
+    def _names(self, folder: str) -> set[str]:
+        return {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
 
     def _remove_dead_uploads(self, folder: str, names: Iterable[str] | None = None) -> None:
         """Remove what killed uploads left in ``folder`` (``.<md5 rest>.<host>-<pid>-<random>.tmp``), once per
@@ -179,11 +182,12 @@ class Remote:
                 return
             self._tidied.add(folder)
         if names is None:
-            with contextlib.suppress(OSError):
-                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)]
+            try:
+                names = self._names(folder)
+            except OSError:
+                return
         now = time.time()
-        names = [name for name in names or () if name.endswith(".tmp")]
-        for name in names:
+        for name in [name for name in names if name.endswith(".tmp")]:
             path = posixpath.join(folder, name)
             with contextlib.suppress(OSError):
                 mtime = self.fs.info(path).get("mtime") or now
