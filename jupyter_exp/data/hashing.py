@@ -141,28 +141,36 @@ _buffers = threading.local()
 
 
 def file_md5(path: str | os.PathLike[str], size: int | None = None, progress: Progress | None = None) -> str:
-    """md5 of a file's bytes: one read for small files, a reused 4 MiB buffer for large ones."""
-    if size is None:
-        size = os.stat(path).st_size
-    hasher = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb", buffering=0) as fobj:
+    """md5 of a file's bytes: one ``read`` for small files, a reused 4 MiB buffer for large ones.
+
+    Small files go through a bare descriptor (no file object, one read of size + 1 that also sees
+    EOF): with thousands of them per second the per-file Python work, done under the GIL, is what
+    keeps hashing threads from reaching a bare multi-process md5 loop."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if size is None:
+            size = os.fstat(fd).st_size
         if size <= SMALL_FILE and progress is None:
-            hasher.update(fobj.read())
-            # A file that grew since stat: hash the rest too.
-            while rest := fobj.read(CHUNK_SIZE):
-                hasher.update(rest)
+            data = os.read(fd, size + 1)
+            hasher = hashlib.md5(data, usedforsecurity=False)
+            if len(data) > size:  # the file grew since stat: hash the rest too
+                while rest := os.read(fd, CHUNK_SIZE):
+                    hasher.update(rest)
             return hasher.hexdigest()
+        hasher = hashlib.md5(usedforsecurity=False)
         buf = getattr(_buffers, "buf", None)
         if buf is None:
             buf = _buffers.buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
         done = 0
-        while count := fobj.readinto(buf):
+        while count := os.readv(fd, [buf]):
             hasher.update(view[:count])
             done += count
             if progress is not None:
                 progress(done, size)
-    return hasher.hexdigest()
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def load_dvcignore(repo_root: str | os.PathLike[str]) -> Ignore | None:
