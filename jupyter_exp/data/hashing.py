@@ -287,7 +287,7 @@ class Hasher:
         """Stat every file; read only files the state db does not know; reuse each unchanged leaf
         folder's remembered manifest rows, so one changed file costs one folder's lookups."""
         base = os.path.relpath(abspath, self.root).replace(os.sep, "/") + "/"
-        listings = scan(abspath, self.ignore, "" if base.startswith("../") else base)
+        listings = scan(abspath, self.ignore, "" if base.startswith("../") else base, self.jobs)
         fingerprint = tree_key(listings)
         if not need_entries:
             known = self.state.get_dir(fingerprint)

@@ -9,6 +9,7 @@ few thousand files, with the real DVC's ``dvc add``.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,13 @@ import pytest
 import yaml
 from conftest import run_dvc
 
+from jupyter_exp.data import listing
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.files import PARALLEL_FILES
 from jupyter_exp.data.hashing import Hasher, HashInfo, manifest_bytes
+from jupyter_exp.data.listing import scan
 from jupyter_exp.data.state import StateDB
+from jupyter_exp.errors import CacheError
 from jupyter_exp.pipeline.repro import Pipeline
 
 
@@ -97,6 +101,32 @@ def test_hash_after_a_change_equals_a_hash_from_scratch_and_reads_only_the_chang
     with Hasher(root) as hasher:  # and the entries a cache save needs agree with it
         info, entries = hasher.hash_tree("data")
     assert info == after and [e.relpath for e in entries] == sorted(e.relpath for e in entries)
+
+
+def test_a_tree_listed_by_several_processes_is_the_tree_listed_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large trees finish their folder listing in forked processes: same listings, hash and errors."""
+    root = tmp_path / "repo"
+    tricky_tree(root)
+    (root / "data" / "q" / "r" / "s" / ".git").mkdir()  # skipped at any depth, in children too
+    in_turn = scan(str(root / "data"))
+    monkeypatch.setattr(listing, "PARALLEL_MIN_FILES", 0)
+    forked: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forked.append(1) or real_fork())
+    assert scan(str(root / "data"), jobs=3) == in_turn
+    assert len(forked) == 2  # two children and this process shared the folders
+    with Hasher(root, jobs=2) as hasher:
+        assert hasher.hash("data") == from_scratch(root, tmp_path)
+
+    (root / "data" / "q" / "r" / "dangling").symlink_to(root / "nowhere")
+    with pytest.raises(CacheError, match=r"cannot hash '.*/data/q/r/dangling': it is a broken symlink"):
+        scan(str(root / "data"), jobs=2)
+    # the same error found by a child (the second share) reaches the caller
+    shares = [("a/", str(root / "data" / "a")), ("q/", str(root / "data" / "q"))]
+    with pytest.raises(CacheError, match=r"cannot hash '.*/data/q/r/dangling': it is a broken symlink"):
+        listing._scan_forked(shares, None, "", 2)
 
 
 def test_status_after_one_change_in_thousands_of_files_reads_one_file(tmp_path: Path) -> None:
