@@ -139,14 +139,19 @@ class Cache:
             return self._all_present({e.md5 for e in self.load_dir_manifest(hash_info.md5)})
         # A folder's mtime moves whenever an object is added to it or removed from it, so while no
         # ``<2 hex>`` folder moved, a manifest found complete is still complete (256 stats, not a million).
-        seen = self._folders_state()
-        fingerprint = f"in-cache:{hash_info.md5}:{seen}"
-        if self.hasher.state.get_dir(fingerprint) is not None:
+        if self.hasher.state.get_dir(self._complete_key(hash_info.md5)) is not None:
             return True
         if not self._all_present({e.md5 for e in self.load_dir_manifest(hash_info.md5)}):
             return False
-        self.hasher.state.put_dir(fingerprint, hash_info.md5, 0, 0)
+        self._remember_complete(hash_info.md5)
         return True
+
+    def _complete_key(self, md5: str) -> str:
+        return f"in-cache:{md5}:{self._folders_state()}"
+
+    def _remember_complete(self, md5: str) -> None:
+        """Note that every object of directory ``md5`` is in the cache, while no object folder moves."""
+        self.hasher.state.put_dir(self._complete_key(md5), md5, 0, 0)
 
     def _folders_state(self) -> str:
         """md5 over the names and mtimes of the object folders."""
@@ -238,6 +243,8 @@ class Cache:
                 manifest = self.object_path(info.md5)
                 if not manifest.is_file():
                     self._write_object(manifest, manifest_bytes(entries))
+                if len(entries) >= _LIST_ABOVE:  # all stored: the next status need not list the cache
+                    self._remember_complete(info.md5)
             else:
                 self.hasher.state.put_files(self._store_file(abspath, info.md5))
         if progress is not None:
