@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Beside this interpreter, so the benchmark runs without the venv on PATH.
+OURS = str(Path(sys.executable).parent / "jupyter-exp")
 sys.path.insert(0, str(HERE))
 
 from run import reference_venv  # noqa: E402
@@ -52,7 +54,7 @@ def make_repo(root: Path, tool: str, python: Path, notebook: bool) -> None:
     code = TRAIN.format(module="jupyter_exp.live" if tool == "ours" else "dvclive")
     (root / "params.yaml").write_text("train:\n  lr: 0.01\n")
     if tool == "ours":
-        subprocess.run(["jupyter-exp", "init"], cwd=root, check=True, capture_output=True, env=env)
+        subprocess.run([OURS, "init"], cwd=root, check=True, capture_output=True, env=env)
     else:
         subprocess.run([str(python.parent / "dvc"), "init", "-q"], cwd=root, check=True, env=env)
     if notebook:
@@ -90,7 +92,7 @@ def make_repo(root: Path, tool: str, python: Path, notebook: bool) -> None:
             words = ["stage", "add", *stage, "--live", "logs", f"{python} train.py"]
         else:
             words = ["stage", "add", *stage, "-o", "logs", f"{python} train.py"]
-    cli = ["jupyter-exp"] if tool == "ours" else [str(python.parent / "dvc")]
+    cli = [OURS] if tool == "ours" else [str(python.parent / "dvc")]
     subprocess.run([*cli, *words], cwd=root, check=True, capture_output=True, env=env)
     for message in (b"pipeline", b"baseline"):  # DVCLive wants a commit before it runs
         porcelain.add(str(root))
@@ -134,13 +136,13 @@ def main() -> None:
         results: list[tuple[str, float, int]] = []
         ours = work / "ours-sweep"
         make_repo(ours, "ours", Path(sys.executable), args.notebook)
-        sweep = ["jupyter-exp", "sweep", "--optuna", str(n), "-S", "train.lr=loguniform(1e-4,1e-1)",
+        sweep = [OURS, "sweep", "--optuna", str(n), "-S", "train.lr=loguniform(1e-4,1e-1)",
                  "--objective", "acc", "--direction", "maximize", "-j", str(j), "--seed", "0"]  # fmt: skip
         results.append(("ours: Optuna sweep", timed(ours, sweep), count_exps(ours)))
         ours_grid = work / "ours-grid"
         make_repo(ours_grid, "ours", Path(sys.executable), args.notebook)
-        queue = ["jupyter-exp", "run", "--queue", "-S", grid[0]]
-        run_all = ["jupyter-exp", "run", "--run-all", "-j", str(j)]
+        queue = [OURS, "run", "--queue", "-S", grid[0]]
+        run_all = [OURS, "run", "--run-all", "-j", str(j)]
         results.append(("ours: queued grid", timed(ours_grid, queue, run_all), count_exps(ours_grid)))
         if not args.notebook:
             ref = reference_venv()
