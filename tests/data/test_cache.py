@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from conftest import files_under, md5, write_bytes
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import HashInfo
 from jupyter_exp.errors import CacheError, DirtyWorkspaceError
+from jupyter_exp.fsutil import HOST
 
 
 def make_dir(root: Path) -> dict[str, bytes]:
@@ -235,3 +238,25 @@ def test_ingest_hashes_and_caches_a_rewritten_model(tmp_path: Path, cache: Cache
     inode = obj.stat().st_ino
     assert cache.ingest("model.pt") == info  # an object already present is kept as it is, not copied again
     assert obj.stat().st_ino == inode
+
+
+def test_gc_removes_a_killed_writers_temp_beside_an_object_and_keeps_a_live_ones(
+    tmp_path: Path, cache: Cache
+) -> None:
+    """Objects are written as ``.<name>.<host>-<pid>-<random>.tmp`` in their own folder, then renamed: a
+    SIGKILL between the two leaves that file, which ``gc`` removes once its writer is gone."""
+    write_bytes(tmp_path / "data" / "a.txt", b"a")
+    info = cache.save("data")
+    kept = cache.load_dir_manifest(info.md5)[0].md5
+    folder = cache.object_path(kept).parent
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = folder / f".{kept[2:]}.{HOST}-{int(gone.stdout)}-0a1b2c.tmp"
+    dead_dir = cache.object_path(info.md5).parent / f".{info.md5[2:]}.{HOST}-{int(gone.stdout)}-0a1b2d.tmp"
+    live = folder / f".{kept[2:]}.{HOST}-{os.getpid()}-3d4e5f.tmp"
+    for path in (dead, dead_dir, live):
+        path.write_bytes(b"partial")
+    assert kept in set(cache.all_objects())  # temp files are never listed as objects
+
+    assert cache.gc({info.md5}) == 2
+    assert not dead.exists() and not dead_dir.exists() and live.exists()
+    assert set(cache.all_objects()) == {info.md5, kept}
