@@ -19,7 +19,7 @@ import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, zip_longest
 from pathlib import Path
 
 from jupyter_exp.data.files import NO_REFLINK, copy_new, each, reflink, remove_path, tmp_beside
@@ -429,7 +429,7 @@ class Cache:
         for r in delete:
             remove_path(abspath / r)
         self._prune_empty_dirs(abspath, delete)
-        todo = add + modify
+        todo = _across_folders(add + modify)
         isexec = hash_info.isexec and not hash_info.isdir
         def place(r: str) -> StateRow:
             return self._place(self.object_path(wanted[r]), abspath / r if r else abspath, wanted[r], isexec)
@@ -488,12 +488,12 @@ class Cache:
                 elif kind == "symlink":
                     os.symlink(obj, tmp)
                 else:
-                    shutil.copyfile(obj, tmp)
+                    copy_new(obj, tmp, 0o666)  # the umask applies, as for any file the user creates
                 break
             except OSError:
                 continue
         else:
-            shutil.copyfile(obj, tmp)
+            copy_new(obj, tmp, 0o666)
         if isexec and kind in ("reflink", "copy"):
             self._ensure_exec(tmp)  # never on links: that would change the shared cache object
         os.replace(tmp, target)
@@ -510,6 +510,17 @@ class Cache:
     def changed(self, path: str | os.PathLike[str], hash_info: HashInfo) -> bool:
         """Whether the workspace ``path`` differs from ``hash_info`` (cheap: uses the state db)."""
         return self.hasher.changed(path, hash_info)
+
+
+def _across_folders(relpaths: list[str]) -> list[str]:
+    """``relpaths`` taking one folder after another (each folder's own files in order), so the threads that
+    create them rarely work in one folder at a time: creates in one folder wait on that folder's lock."""
+    by_folder: dict[str, list[str]] = {}
+    for relpath in relpaths:
+        by_folder.setdefault(relpath.rpartition("/")[0], []).append(relpath)
+    if len(by_folder) < 2:
+        return relpaths
+    return [r for group in zip_longest(*by_folder.values()) for r in group if r is not None]
 
 
 def _writer_part(name: str) -> str:
