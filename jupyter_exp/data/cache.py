@@ -45,6 +45,8 @@ _umask = os.umask(0)
 os.umask(_umask)
 _FILE_MODE = 0o666 & ~_umask
 _MD5 = re.compile(r"[0-9a-f]{32}")
+# Objects up to this size are written beside their final name (see ``_store_file``).
+BESIDE_MAX = 1024 * 1024
 _LIST_ABOVE = 2048  # objects of one manifest above which listing the 256 folders beats a stat per object
 
 
@@ -98,11 +100,15 @@ class Cache:
         """A fresh temp file name for an object being written (same file system, so rename is atomic).
 
         The first call of a process also removes the partial objects of writers that died."""
+        self._clean_once()
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / f"{HOST}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+
+    def _clean_once(self) -> None:
+        """The first write of a process removes the partial objects of writers that died in tmp/."""
         if not self._cleaned:
             self._cleaned = True
             self.clean_partials()
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return self.tmp_dir / f"{HOST}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
 
     def clean_partials(self, objects: bool = False) -> int:
         """Remove temp files whose writer is gone (a SIGKILL during ``add``); returns how many.
@@ -246,7 +252,7 @@ class Cache:
             if info.isdir:
                 done = list(accumulate(e.size for e in entries)) if progress is not None else []
                 report = None if progress is None else (lambda index: progress(done[index], total))
-                rows = each(lambda e: self._store_file(abspath / e.relpath, e.md5), entries, report)
+                rows = each(lambda e: self._store_file(abspath / e.relpath, e.md5, e.size), entries, report)
                 self.hasher.state.put_files(row for some in rows for row in some)
                 manifest = self.object_path(info.md5)
                 if not manifest.is_file():
@@ -254,7 +260,7 @@ class Cache:
                 if len(entries) >= _LIST_ABOVE:  # all stored: the next status need not list the cache
                     self._remember_complete(info.md5)
             else:
-                self.hasher.state.put_files(self._store_file(abspath, info.md5))
+                self.hasher.state.put_files(self._store_file(abspath, info.md5, info.size))
         if progress is not None:
             progress(total, total)
         return info
@@ -315,7 +321,7 @@ class Cache:
         os.chmod(tmp, CACHE_MODE)
         os.replace(tmp, dst)
 
-    def _store_file(self, src: Path, md5: str) -> list[StateRow]:
+    def _store_file(self, src: Path, md5: str, size: int) -> list[StateRow]:
         """Put ``src``'s content in the cache under ``md5`` and, for link types, link it back
         (the state row of the new link is returned, not written: this runs on threads)."""
         dst = self.object_path(md5)
@@ -334,9 +340,14 @@ class Cache:
             os.rename(src, dst)
             os.chmod(dst, CACHE_MODE)
             return [self._place(dst, src, md5, isexec=False)]
-        # in the object's own folder: a rename between folders takes a lock of the whole file system, and
-        # writers on threads queued on it (2-3.5x slower at 1 KB files)
-        tmp = tmp_beside(dst)
+        # Small objects are written in their own folder: a rename between folders takes a lock of the whole
+        # file system, and writers on threads queued on it (2-3.5x slower at 1 KB files); only ``gc`` finds
+        # a killed writer's leftover there. Large ones go through tmp/, cleaned by the next writer.
+        if size <= BESIDE_MAX:
+            self._clean_once()
+            tmp = tmp_beside(dst)
+        else:
+            tmp = self.tmp_path()
         try:
             for kind in self.link_types:
                 try:

@@ -32,7 +32,6 @@ from jupyter_exp.errors import JupyterExpError
 from jupyter_exp.fsutil import tmp_name, writer_gone
 
 from .cache import CACHE_MODE, Cache
-from .files import tmp_beside
 from .hashing import DIR_SUFFIX, TreeEntry
 
 Progress = Callable[[int, int], None]
@@ -266,7 +265,7 @@ class Remote:
             target.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 self._dirs_made.add(folder)
-        tmp = tmp_beside(target)  # renamed within its folder (see ``Cache._store_file``)
+        tmp = cache.tmp_path()
         digest = hashlib.md5()
         try:
             if self._renames():

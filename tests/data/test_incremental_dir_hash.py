@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,6 +113,8 @@ def test_a_tree_listed_by_several_processes_is_the_tree_listed_in_turn(
     (root / "data" / "q" / "r" / "s" / ".git").mkdir()  # skipped at any depth, in children too
     in_turn = scan(str(root / "data"))
     monkeypatch.setattr(listing, "PARALLEL_MIN_FILES", 0)
+    # This test process may still run threads another test left (dask's); the listing code would not fork.
+    monkeypatch.setattr(listing, "_can_fork", lambda: True)
     forked: list[int] = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forked.append(1) or real_fork())
@@ -127,6 +130,18 @@ def test_a_tree_listed_by_several_processes_is_the_tree_listed_in_turn(
     shares = [("a/", str(root / "data" / "a")), ("q/", str(root / "data" / "q"))]
     with pytest.raises(CacheError, match=r"cannot hash '.*/data/q/r/dangling': it is a broken symlink"):
         listing._scan_forked(shares, None, "", 2)
+
+
+def test_a_process_running_other_threads_lists_in_turn() -> None:
+    """A lock another thread holds at the fork would stay held in the child forever."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not listing._can_fork()
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_status_after_one_change_in_thousands_of_files_reads_one_file(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Interrupted writers: a SIGKILLed ``add`` leaves its partial object only in the cache's tmp folder, where
-the next writer (or ``gc``) removes it; an interrupted stage never deletes a file Git tracks."""
+"""Interrupted writers: a SIGKILLed ``add`` of a large file leaves its partial object only in the cache's tmp
+folder, where the next writer (or ``gc``) removes it (small objects are written beside their final name, and
+``gc`` removes those: ``tests/data/test_cache.py``); an interrupted stage never deletes a file Git tracks."""
 
 from __future__ import annotations
 
