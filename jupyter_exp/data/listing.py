@@ -108,10 +108,10 @@ def _scan_forked(folders: list[tuple[str, str]], ignore: Ignore | None, base: st
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: list, send, and leave without running any of the parent's cleanup
-                for signum in (signal.SIGINT, signal.SIGTERM):  # a Ctrl-C ends it, never runs a handler
-                    signal.signal(signum, signal.SIG_DFL)
-                os.close(read_fd)
                 try:
+                    for signum in (signal.SIGINT, signal.SIGTERM):  # a Ctrl-C ends it, never runs a handler
+                        signal.signal(signum, signal.SIG_DFL)
+                    os.close(read_fd)
                     reply: tuple[Any, ...] = ("ok", [tuple(lst) for lst in _scan_trees(share, ignore, base)])
                 except OSError as exc:
                     reply = ("os", exc.errno, exc.strerror, exc.filename)

@@ -162,7 +162,8 @@ def test_background_run_keeps_the_kernel_usable(shell: Any, git_repo: Path) -> N
 
 
 def test_background_run_can_be_interrupted(shell: Any, git_repo: Path) -> None:
-    cell = run(shell, "%%stage slow -o done.txt\n" + SLOW.format(n=200, delay=0.05))
+    # 30 s of work: ended by the Ctrl-C, or at worst by the SIGKILL that follows it after 10 s
+    cell = run(shell, "%%stage slow -o done.txt\n" + SLOW.format(n=600, delay=0.05))
     assert cell.success, cell.text
     cell = run(shell, "handle = %repro --bg")
     handle = shell.user_ns["handle"]
