@@ -11,13 +11,16 @@ deselected (reported at collection with the reason), never silently skipped.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +35,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The venv's console scripts (jupyter-exp, jupyter, jlpm) first on PATH, activated or not: `make test` and CI
 # run `.venv/bin/python -m pytest` with a PATH that does not name the venv.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# Commands a test starts never reach a `jupyter exp daemon` the developer left running: its socket folder is
+# under XDG_RUNTIME_DIR, here one of this run's own (tests/cli/test_daemon.py starts daemons in theirs).
+_RUNTIME = Path(tempfile.mkdtemp(prefix="jx-tests-runtime-"))
+os.environ["XDG_RUNTIME_DIR"] = str(_RUNTIME)
+atexit.register(shutil.rmtree, _RUNTIME, ignore_errors=True)
 
 
 def find_dvc() -> Path | None:

@@ -67,6 +67,7 @@ class Context:
     init_if_missing: bool = False
     stop: threading.Event | None = None  # set from another thread: stop a run as Ctrl-C would
     progress: Callable[..., ProgressBar | None] | None = None  # (what, unit) -> a bar; None draws nothing
+    daemon: Callable[[str, float], str] | None = None  # (action, idle minutes) -> report; the terminal's
 
     def repo(self) -> Repo:
         if self.init_if_missing:
@@ -183,6 +184,7 @@ _GROUP_HELP = {
     "plots": "Plot metrics files of the workspace or of several revisions on one offline page",
     "remote": "Configure data remotes (any fsspec URL)",
     "data": "Push, fetch and pull cached outputs to and from a data remote",
+    "daemon": "Keep a warm process that starts terminal commands in milliseconds",
 }
 
 

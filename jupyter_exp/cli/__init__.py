@@ -1,14 +1,20 @@
-"""``jupyter exp ...`` / ``jupyter-exp ...``: the terminal front end over the shared command table."""
+"""``jupyter exp ...`` / ``jupyter-exp ...``: the terminal front end over the shared command table.
+
+Only ``os`` and ``sys`` are imported up front: ``run`` first offers the words to a resident daemon
+(``resident.py``), and the command table's imports are what the daemon saves.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
 
-from jupyter_exp.commands import JSON, Context, ExpShowView, PlotsPage, Table, execute, rich_progress
-from jupyter_exp.errors import JupyterExpError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from jupyter_exp.commands import ExpShowView, Table
 
 
 def _confirm(question: str) -> bool:
@@ -19,6 +25,8 @@ def _confirm(question: str) -> bool:
 
 def render(result: Any) -> None:
     """Print a handler's result: rich tables on a terminal, plain text when piped."""
+    from jupyter_exp.commands import JSON, ExpShowView, PlotsPage, Table
+
     if result is None:
         return
     if isinstance(result, str):
@@ -34,6 +42,8 @@ def render(result: Any) -> None:
 
 def _print_experiments(view: ExpShowView) -> None:
     """The release's ``exp show`` table: tree glyphs in the first column, metrics then params."""
+    from jupyter_exp.commands import Table
+
     header, body = view.table.to_text_rows(view.precision, timestamp=view.timestamp)
     if not sys.stdout.isatty():
         print(Table(header, body).to_text())
@@ -72,9 +82,14 @@ def _print_table(table: Table) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from jupyter_exp.cli import resident
+    from jupyter_exp.commands import Context, execute, rich_progress
+    from jupyter_exp.errors import JupyterExpError
+
     words = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = execute(words, Context(log=_log, confirm=_confirm, progress=rich_progress))
+        context = Context(log=_log, confirm=_confirm, progress=rich_progress, daemon=resident.manage)
+        result = execute(words, context)
         render(result)
         if getattr(result, "interrupted", False):  # Ctrl-C ended checkpoint training: kept, yet not a success
             raise KeyboardInterrupt
@@ -105,14 +120,16 @@ def run() -> None:
     Everything the command wrote is closed by then (atomic writes, refs, the cache), so the
     interpreter's teardown (module cleanup, closing the state db's connection) would only add
     ~25 ms to every call: a tenth of an experiment's whole overhead. stdout/stderr are flushed first.
+    A running daemon (``jupyter exp daemon start``) runs the command instead; never ``daemon`` itself.
     """
-    code = main()
+    from jupyter_exp.cli import resident
+
+    words = sys.argv[1:]
+    code = resident.forward(words) if words[:1] != ["daemon"] else None
+    if code is None:
+        code = main(words)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
-
-
-if __name__ == "__main__":
-    run()
