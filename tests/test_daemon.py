@@ -165,6 +165,28 @@ def test_a_killed_client_stops_its_command_and_leaves_the_repo_usable(
     assert "slow" in status.stdout and "out.txt" in status.stdout
 
 
+def test_a_command_outlives_a_killed_daemon_and_reports_its_status(
+    git_repo: Path, daemon_env: dict[str, str]
+) -> None:
+    script = "import time\nopen('started', 'w').close()\ntime.sleep(1.5)\nopen('out.txt', 'w').write('done')\n"
+    commit_files(
+        git_repo,
+        {"slow.py": script, "dvc.yaml": "stages:\n  slow:\n    cmd: python slow.py\n    outs: [out.txt]\n"},
+        "slow stage",
+    )
+    start(git_repo, daemon_env)
+    daemon_pid = int(jx(git_repo, daemon_env, "daemon", "status").stdout.split("(pid ")[1].split(",")[0])
+    client = subprocess.Popen(
+        [JUPYTER_EXP, "repro"], cwd=git_repo, env=daemon_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(git_repo / "started")
+    os.kill(daemon_pid, signal.SIGKILL)
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 0, out + err
+    assert (git_repo / "out.txt").read_text() == "done"
+    assert "No jupyter-exp daemon runs" in jx(git_repo, daemon_env, "daemon", "status").stdout
+
+
 def test_a_daemon_whose_code_changed_steps_aside(tmp_path: Path, git_repo: Path, daemon_env: dict[str, str]) -> None:
     """After an upgrade (a module it loaded changed on disk) the daemon refuses and exits; the client runs
     the command itself, with the new code."""

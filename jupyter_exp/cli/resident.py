@@ -21,6 +21,7 @@ import _socket
 import marshal
 import os
 import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -214,7 +215,6 @@ def manage(action: str, idle_minutes: float = _IDLE_MINUTES) -> str:
     if running is not None:
         return running
     import subprocess
-    import time
 
     folder = _folder()
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -256,7 +256,6 @@ class _Daemon:
     def __init__(self, address: str, idle_minutes: float) -> None:
         import signal
         import socket
-        import time
 
         self.key = _key(sys.path)  # the client's path without the script's folder: ours was deleted
         _preload()
@@ -282,7 +281,6 @@ class _Daemon:
 
     def loop(self) -> None:
         import select
-        import time
 
         try:
             while self.accepting or self.children:
@@ -291,7 +289,7 @@ class _Daemon:
                     and not self.children
                     and time.monotonic() - self.last_used > self.idle_minutes * 60
                 ):
-                    self._stop_accepting()
+                    self._stop_accepting(f"idle for {self.idle_minutes:g} min")
                     continue
                 watching = [c for p, c in self.children.items() if p not in self.abandoned]
                 listening = [self.listener] if self.accepting else []
@@ -307,13 +305,18 @@ class _Daemon:
                     self._accept()
         finally:
             _signal.set_wakeup_fd(-1)
-            self._stop_accepting()
+            self._stop_accepting("exiting")
 
-    def _stop_accepting(self) -> None:
-        """No new commands; the running ones still get their exit status reported."""
+    def _stop_accepting(self, why: str) -> None:
+        """No new commands; the running ones still get their exit status reported. Why goes to the log."""
         if not self.accepting:
             return
         self.accepting = False
+        print(
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()} stops accepting: {why}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             if os.stat(self.address).st_ino == self.inode:  # not a newer daemon's socket
                 os.unlink(self.address)
@@ -323,16 +326,16 @@ class _Daemon:
 
     def _accept(self) -> None:
         import threading
-        import time
 
         connection, _ = self.listener.accept()
         self.last_used = time.monotonic()
         request, fds = _receive(connection)
         try:
-            if request[1] != self.key or _changed(self.watched):
+            changed = _changed(self.watched) if request[1] == self.key else None
+            if request[1] != self.key or changed:
                 _send(connection, "refused: another installation, or changed on disk")
-                if request[1] == self.key:
-                    self._stop_accepting()  # stale: the next `daemon start` loads the new code
+                if changed:  # stale: the next `daemon start` loads the new code
+                    self._stop_accepting(f"'{changed}' changed on disk")
             elif request[0] == "status":
                 since = time.strftime("%H:%M:%S", time.localtime(self.started))
                 _send(
@@ -342,13 +345,16 @@ class _Daemon:
                 )
             elif request[0] == "stop":
                 _send(connection, "stopping")
-                self._stop_accepting()
+                self._stop_accepting("asked to stop")
             elif request[0] == "run" and len(fds) == len(_FDS) and len(request) == 6:
                 if threading.active_count() != 1:
                     raise RuntimeError("the daemon must stay single-threaded to fork")
                 pid = os.fork()
                 if pid == 0:
-                    _child(request, fds, [connection, self.listener], [self.wake_read, self.wake_write])
+                    try:
+                        _child(request, fds, connection, self.listener, [self.wake_read, self.wake_write])
+                    finally:  # never back into the daemon's loop
+                        os._exit(1)
                 self.served += 1
                 self.children[pid] = connection
                 _send(connection, f"pid {pid}")
@@ -370,7 +376,8 @@ class _Daemon:
             connection = self.children.pop(pid, None)
             if connection is not None:
                 code = os.waitstatus_to_exitcode(status)
-                _send(connection, f"signal {-code}" if code < 0 else f"exit {code}")
+                if code < 0:  # killed: it could not say so itself
+                    _send(connection, f"signal {-code}")
                 connection.close()
 
 
@@ -397,7 +404,15 @@ def _preload() -> None:
             importlib.import_module(module.name)
     # What commands import lazily, as found by running them in a fork of a daemon that had not.
     dulwich = ("dulwich.repo", "dulwich.config", "dulwich.ignore", "dulwich.index", "dulwich.worktree")
-    for name in ("rich.console", "rich.table", "rich.progress", "sqlite3", "yaml", *dulwich, "dulwich.trailers"):
+    for name in (
+        "rich.console",
+        "rich.table",
+        "rich.progress",
+        "sqlite3",
+        "yaml",
+        *dulwich,
+        "dulwich.trailers",
+    ):
         with contextlib.suppress(ImportError):  # trailers: only in newer dulwich releases
             importlib.import_module(name)
 
@@ -414,14 +429,15 @@ def _loaded_files() -> dict[str, int]:
     return files
 
 
-def _changed(watched: dict[str, int]) -> bool:
+def _changed(watched: dict[str, int]) -> str | None:
+    """The first loaded module file that changed (or went) since the daemon started."""
     for path, mtime in watched.items():
         try:
             if os.stat(path).st_mtime_ns != mtime:
-                return True
+                return path
         except OSError:
-            return True
-    return False
+            return path
+    return None
 
 
 def _receive(connection: Any) -> tuple[tuple[Any, ...], list[int]]:
@@ -458,8 +474,9 @@ def _close(fds: list[int]) -> None:
         os.close(fd)
 
 
-def _child(request: tuple[Any, ...], fds: list[int], sockets: list[Any], pipe: list[int]) -> None:
-    """Become the command: the client's descriptors, folder, environment and umask; then exit."""
+def _child(request: tuple[Any, ...], fds: list[int], connection: Any, listener: Any, pipe: list[int]) -> None:
+    """Become the command: the client's descriptors, folder, environment and umask; then tell the client
+    how it ended (itself, so that the client still learns it if the daemon was killed meanwhile) and exit."""
     import io
     import random
     import signal
@@ -470,8 +487,7 @@ def _child(request: tuple[Any, ...], fds: list[int], sockets: list[Any], pipe: l
         for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        for sock in sockets:
-            sock.close()
+        listener.close()
         _close(pipe)
         for target, fd in zip(_FDS, fds, strict=True):
             os.dup2(fd, target)
@@ -497,13 +513,18 @@ def _child(request: tuple[Any, ...], fds: list[int], sockets: list[Any], pipe: l
         from jupyter_exp.cli import main
 
         code = main(argv)
+    except KeyboardInterrupt:  # before the command started
+        code = 130
     except BaseException:  # the daemon's bug, not the command's: shown where the user looks
         import traceback
 
         traceback.print_exc()
     finally:
+        # Done: a Ctrl-C from now on (the client leaving once it read the status) must not interrupt the exit.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
+            _send(connection, f"exit {code}")
             os._exit(code)
