@@ -66,8 +66,16 @@ def _private(folder: str) -> bool:
 # -- the client -------------------------------------------------------------------------------------------
 
 
+def _supported() -> bool:
+    """Forking a warm process is safe on Linux and the BSDs; macOS's system libraries do not support it,
+    and Windows has no fork."""
+    return hasattr(os, "fork") and hasattr(_socket, "AF_UNIX") and sys.platform != "darwin"
+
+
 def forward(argv: list[str]) -> int | None:
     """Run ``argv`` in the daemon if one serves this installation: its exit status, else None."""
+    if not _supported():
+        return None
     address = _address()
     if not _private(os.path.dirname(address)):
         return None
@@ -204,6 +212,8 @@ def manage(action: str, idle_minutes: float = _IDLE_MINUTES) -> str:
     """Start, stop or describe this installation's daemon."""
     from jupyter_exp.errors import JupyterExpError
 
+    if not _supported():
+        raise JupyterExpError(f"daemon {action}: needs fork and Unix sockets without macOS's limits (Linux, BSD)")
     running = _ask(("status", _key(sys.path[1:])))
     if action == "status":
         return running or "No jupyter-exp daemon runs for this installation."
