@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import NotARepoError, RefRaceError, SCMError
-from jupyter_exp.scm.objects import ObjectReader, parse_commit
+from jupyter_exp.scm.objects import ObjectReader, parse_commit, write_loose
 from jupyter_exp.scm.transfer import Transfer
 from jupyter_exp.scm.trees import TREE_MODE, CommitInfo, FileEntry, GitTree, TreeAtCommit
 from jupyter_exp.scm.workspace import WorkspaceScan
@@ -291,10 +291,7 @@ class Git(WorkspaceScan, Transfer):
         path = self.common_dir / ref
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = path.with_name(path.name + ".lock")
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise RefRaceError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)") from None
+        fd = _take_ref_lock(lock, ref)
         try:
             if check and self.get_ref(ref) != expected:
                 moved = "created" if expected is None else "moved"
@@ -333,7 +330,7 @@ class Git(WorkspaceScan, Transfer):
 
         blob = Blob.from_string(data)
         if blob.id not in self.repo.object_store:
-            self.repo.object_store.add_object(blob)
+            write_loose(self.repo.object_store, blob)
         return blob.id
 
     def read_blob(self, sha: bytes) -> bytes:
@@ -387,7 +384,7 @@ class Git(WorkspaceScan, Transfer):
                     sha = build(f"{dirpath}/{name}" if dirpath else name)
                 tree.add(name.encode(), mode, sha)
             if tree.id not in store:
-                store.add_object(tree)
+                write_loose(store, tree)
             return tree.id
 
         return build("").decode()
@@ -410,7 +407,7 @@ class Git(WorkspaceScan, Transfer):
         commit.author_timezone = commit.commit_timezone = offset
         commit.encoding = b"UTF-8"
         commit.message = message.encode() if message.endswith("\n") else (message + "\n").encode()
-        self.repo.object_store.add_object(commit)
+        write_loose(self.repo.object_store, commit)
         return commit.id.decode()
 
     def snapshot(self, parent: str, message: str, *, paths: Iterable[str] | None = None) -> str:
@@ -431,6 +428,39 @@ class Git(WorkspaceScan, Transfer):
             }
             files.update(self.workspace_files(write=True, under=roots))
         return self.commit_tree(self.write_tree(files), [parent], message)
+
+#: A ref's lock lives for well under a millisecond; one still there, unchanged, after this long was left by
+#: a writer that was killed between creating it and its rename (git would refuse until a person removes it).
+ABANDONED_REF_LOCK_S = 2.0
+
+
+def _take_ref_lock(lock: Path, ref: str) -> int:
+    """Create ``<ref>.lock`` exclusively (its descriptor), waiting out a live writer's and taking over
+    an abandoned one."""
+    deadline, seen = time.monotonic() + ABANDONED_REF_LOCK_S, None
+    while True:
+        try:
+            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        try:
+            stamp = os.stat(lock).st_mtime_ns
+        except FileNotFoundError:
+            continue  # its writer just finished: try again
+        if stamp != seen:  # rewritten meanwhile: a live writer, give it the full time again
+            deadline, seen = time.monotonic() + ABANDONED_REF_LOCK_S, stamp
+        elif time.monotonic() >= deadline:
+            try:  # abandoned: remove it only if it is still the one we watched
+                if os.stat(lock).st_mtime_ns == seen:
+                    os.unlink(lock)
+            except FileNotFoundError:
+                pass
+            try:
+                return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise RefRaceError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)") from None
+        time.sleep(0.01)
+
 
 def _identity(config: Any, kind: str) -> bytes:
     """``Name <email>`` as git picks it: GIT_<KIND>_NAME/EMAIL, then user.name/email.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_exp.errors import SCMError
+from jupyter_exp.scm.objects import write_loose
 from jupyter_exp.scm.trees import FileEntry, is_gitlink
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class WorkspaceScan:
             data = os.readlink(full).encode() if stat.S_ISLNK(st.st_mode) else Path(full).read_bytes()
             blob = Blob.from_string(data)
             if write and blob.id not in store:
-                store.add_object(blob)
+                write_loose(store, blob)
             return blob.id
 
         result: dict[str, FileEntry] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_exp.errors import NotARepoError, SCMError
+from jupyter_exp.errors import NotARepoError, RefRaceError, SCMError
 from jupyter_exp.scm.git import Git
 
 from .conftest import git
@@ -281,3 +281,49 @@ def test_push_and_fetch_refs_to_a_bare_remote(repo: Path, tmp_path: Path) -> Non
 
     g.push_refs("origin", [ref], delete=True)
     assert g.remote_refs("origin", "refs/exps/") == {}
+
+
+def test_a_killed_writers_leftovers_never_block_the_next_commit(repo: Path) -> None:
+    """A writer killed mid-object leaves dulwich's ``<object>.lock`` (before) or a ``tmp_obj_*`` file (ours);
+    the next commit of the very same content must still succeed, and git must find the repository sound."""
+    g = Git(repo)
+    head = g.head()
+    (repo / "params.yaml").write_text("lr: 0.3\n")
+    blob = git(repo, "hash-object", "params.yaml")
+    folder = repo / ".git" / "objects" / blob[:2]
+    folder.mkdir(exist_ok=True)
+    (folder / f"{blob[2:]}.lock").write_bytes(b"x\x9c partial")  # dulwich's lock, its writer killed
+    (folder / "tmp_obj_host-1-0a0a0a").write_bytes(b"partial")  # ours, its writer killed
+    sha = g.snapshot(head, "after a kill")
+    assert git(repo, "show", f"{sha}:params.yaml") == "lr: 0.3"
+    assert (folder / blob[2:]).is_file()
+    again = commit_with(g, sha, "params.yaml", b"lr: 0.3\n", "the same content again")
+    assert git(repo, "rev-parse", f"{again}:params.yaml") == blob
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    assert "error" not in fsck.stderr and "tmp_obj_" not in fsck.stderr  # (the planted .lock is only garbage)
+
+
+def test_a_ref_lock_left_by_a_killed_writer_is_taken_over(repo: Path) -> None:
+    """git refuses while ``<ref>.lock`` exists; a lock that stays unchanged far longer than any ref write
+    was left by a killed writer, so the next update (say, a resumed checkpoint run) takes it over."""
+    import threading
+
+    g = Git(repo)
+    head = g.head()
+    ref = "refs/exps/ab/cdef/exp-1"
+    lock = repo / ".git" / "refs" / "exps" / "ab" / "cdef" / "exp-1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{head}\n")  # its writer was killed before the rename
+    g.set_ref(ref, head)
+    assert git(repo, "rev-parse", ref) == head and not lock.exists()
+    # A live writer's lock is waited for, not taken: it finishes its update, and ours then sees the ref moved.
+    second = commit_with(g, head, "new.txt", b"new\n", "second")
+    third = commit_with(g, head, "new.txt", b"newer\n", "third")
+    lock.write_text(f"{second}\n")
+    writer = threading.Timer(0.3, os.replace, (lock, lock.with_name("exp-1")))
+    writer.start()
+    with pytest.raises(RefRaceError, match="moved by another process"):
+        g.set_ref(ref, third, old=head)
+    writer.join()
+    assert git(repo, "rev-parse", ref) == second
