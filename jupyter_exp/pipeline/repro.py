@@ -22,7 +22,7 @@ from jupyter_exp.config import load_config
 from jupyter_exp.data.cache import Cache
 from jupyter_exp.data.hashing import Hasher
 from jupyter_exp.errors import ReproductionError, StageNotFoundError
-from jupyter_exp.fsutil import WorkspaceTree
+from jupyter_exp.fsutil import WorkspaceTree, remove_dead_tmps
 from jupyter_exp.pipeline import imports
 from jupyter_exp.pipeline.dag import Graph
 from jupyter_exp.pipeline.outputs import Outputs, ProgressFactory
@@ -229,6 +229,10 @@ class Pipeline:
         else:
             names = graph.ordered(graph.closure(selected, downstream=downstream))
         forced = set(names) if force else set()  # DVC 3: -f runs every stage of the plan
+        for lockfile in {graph.stages[name].lockfile for name in names}:
+            # A run killed while rewriting dvc.lock leaves its temp file; when this run writes no new lock
+            # (nothing changed), nothing else would remove it from the user's folder.
+            remove_dead_tmps(Path(self.root) / lockfile)
         ran: list[str] = []
         for name in names:
             if stop is not None and stop.is_set():

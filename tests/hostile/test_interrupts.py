@@ -82,6 +82,23 @@ def test_gc_removes_partials_of_dead_writers_but_not_of_live_ones(git_repo: Path
     assert [p.name for p in tmp.iterdir()] == [live.name]
 
 
+def test_a_repro_with_nothing_to_do_removes_a_killed_runs_half_written_lock(git_repo: Path, run_cli) -> None:
+    """Killed between writing the new dvc.lock and its rename, a run leaves ``.dvc.lock.<writer>.tmp`` in the
+    user's folder; the next repro removes it even when everything is up to date (it writes no lock)."""
+    from jupyter_exp.fsutil import HOST
+
+    commit_files(git_repo, {"dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"}, "pipeline")
+    ok(run_cli("repro"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    half = git_repo / f".dvc.lock.{HOST}-{dead.pid}-0123456789ab.tmp"
+    half.write_text("schema: '2.0'\nsta")
+    live = git_repo / f".dvc.lock.{HOST}-{os.getpid()}-ba9876543210.tmp"
+    live.write_text("being written")
+    assert "skipping" in ok(run_cli("repro"))
+    assert not half.exists() and live.exists()
+
+
 def test_an_interrupted_stage_keeps_a_git_tracked_uncached_output(git_repo: Path, run_cli) -> None:
     commit_files(
         git_repo,
