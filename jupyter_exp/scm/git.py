@@ -9,6 +9,7 @@ moves HEAD, the index or a branch unless asked to by name (``set_ref``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -308,10 +309,24 @@ class Git(WorkspaceScan, Transfer):
 
     def set_symbolic_ref(self, ref: str, target: str) -> None:
         (self.common_dir / ref).parent.mkdir(parents=True, exist_ok=True)
-        self.repo.refs.set_symbolic_ref(ref.encode(), target.encode())
+        with self._dulwich_lock(ref):
+            self.repo.refs.set_symbolic_ref(ref.encode(), target.encode())
 
     def delete_ref(self, ref: str) -> None:
-        self.repo.refs.remove_if_equals(ref.encode(), None)
+        with self._dulwich_lock(ref):
+            self.repo.refs.remove_if_equals(ref.encode(), None)
+
+    @contextlib.contextmanager
+    def _dulwich_lock(self, name: str) -> Iterator[None]:
+        """Around a dulwich write of ``name`` (a ref, ``packed-refs``) through ``<name>.lock``: an abandoned lock
+        is taken over first, and a live writer's is the race it is (dulwich would raise its own error)."""
+        from dulwich.file import FileLocked
+
+        _wait_out_lock(self.common_dir / f"{name}.lock")
+        try:
+            yield
+        except FileLocked:
+            raise RefRaceError(f"Git '{name}' is being written by another process; nothing was changed") from None
 
     def delete_refs(self, refs: Iterable[str]) -> None:
         """Delete many refs with one rewrite of ``packed-refs`` (deleting one at a time rewrites it
@@ -319,10 +334,12 @@ class Git(WorkspaceScan, Transfer):
         would create and remove a lock folder for each ref that has none: 8 s more)."""
         refs = list(refs)
         packed = self.repo.refs.get_packed_refs()
-        self.repo.refs.add_packed_refs({ref.encode(): None for ref in refs if ref.encode() in packed})
+        with self._dulwich_lock("packed-refs"):
+            self.repo.refs.add_packed_refs({ref.encode(): None for ref in refs if ref.encode() in packed})
         for ref in refs:
             if os.path.lexists(self.common_dir / ref):
-                self.repo.refs.remove_if_equals(ref.encode(), None)
+                with self._dulwich_lock(ref):
+                    self.repo.refs.remove_if_equals(ref.encode(), None)
 
     def write_blob(self, data: bytes) -> bytes:
         """Store ``data`` as a blob (when new); returns its sha, as a :data:`FileEntry` holds it."""
@@ -437,28 +454,29 @@ ABANDONED_REF_LOCK_S = 2.0
 def _take_ref_lock(lock: Path, ref: str) -> int:
     """Create ``<ref>.lock`` exclusively (its descriptor), waiting out a live writer's and taking over
     an abandoned one."""
-    deadline, seen = time.monotonic() + ABANDONED_REF_LOCK_S, None
-    while True:
+    for _attempt in range(2):
         try:
             return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            pass
+            _wait_out_lock(lock)
+    raise RefRaceError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)")
+
+
+def _wait_out_lock(lock: Path) -> None:
+    """Return once ``lock`` is gone: its writer finished, or it stayed unchanged for
+    ``ABANDONED_REF_LOCK_S`` (a killed writer's) and was removed."""
+    deadline, seen = time.monotonic() + ABANDONED_REF_LOCK_S, None
+    while True:
         try:
             stamp = os.stat(lock).st_mtime_ns
         except FileNotFoundError:
-            continue  # its writer just finished: try again
-        if stamp != seen:  # rewritten meanwhile: a live writer, give it the full time again
+            return
+        if stamp != seen:  # new, or rewritten meanwhile: a live writer gets the full time again
             deadline, seen = time.monotonic() + ABANDONED_REF_LOCK_S, stamp
         elif time.monotonic() >= deadline:
-            try:  # abandoned: remove it only if it is still the one we watched
-                if os.stat(lock).st_mtime_ns == seen:
-                    os.unlink(lock)
-            except FileNotFoundError:
-                pass
-            try:
-                return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                raise RefRaceError(f"Git ref '{ref}' is locked by another process ('{lock}' exists)") from None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            return
         time.sleep(0.01)
 
 

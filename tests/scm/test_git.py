@@ -327,3 +327,20 @@ def test_a_ref_lock_left_by_a_killed_writer_is_taken_over(repo: Path) -> None:
         g.set_ref(ref, third, old=head)
     writer.join()
     assert git(repo, "rev-parse", ref) == second
+
+
+def test_deleting_refs_takes_over_locks_killed_writers_left(repo: Path) -> None:
+    """``exp remove``/``exp gc`` go through dulwich for ``packed-refs`` and loose refs: their ``.lock`` files,
+    left by a writer killed mid-delete, no longer make every later delete fail."""
+    g = Git(repo)
+    head = g.head()
+    g.set_ref("refs/exps/ab/cdef/exp-1", head)
+    g.set_ref("refs/exps/ab/cdef/exp-2", head)
+    git(repo, "pack-refs", "--all")
+    g.set_ref("refs/exps/ab/cdef/exp-3", head)
+    (repo / ".git" / "packed-refs.lock").write_text("half of a rewrite")
+    (repo / ".git" / "refs" / "exps" / "ab" / "cdef" / "exp-3.lock").write_text(f"{head}\n")
+    g.delete_refs(["refs/exps/ab/cdef/exp-1", "refs/exps/ab/cdef/exp-3"])
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/exps/").splitlines() == ["refs/exps/ab/cdef/exp-2"]
+    assert not list((repo / ".git").rglob("*.lock"))
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, check=True, capture_output=True)
