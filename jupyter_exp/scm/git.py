@@ -446,6 +446,7 @@ class Git(WorkspaceScan, Transfer):
             files.update(self.workspace_files(write=True, under=roots))
         return self.commit_tree(self.write_tree(files), [parent], message)
 
+
 #: A ref's lock lives for well under a millisecond; one still there, unchanged, after this long was left by
 #: a writer that was killed between creating it and its rename (git would refuse until a person removes it).
 ABANDONED_REF_LOCK_S = 2.0
