@@ -14,6 +14,7 @@ from jupyter_exp.pipeline.rwlock import write_lock
 
 if TYPE_CHECKING:
     from jupyter_exp.data.remote import TransferResult
+    from jupyter_exp.data.watch import Watcher
     from jupyter_exp.experiments import Experiments
     from jupyter_exp.pipeline import Pipeline
     from jupyter_exp.scm.git import Git
@@ -32,6 +33,14 @@ def _find_upwards(start: Path, name: str) -> Path | None:
 
 def _log_nothing(_: str) -> None:
     pass
+
+
+def watch_files() -> Watcher | None:
+    """Make this long-lived process (the daemon) keep inotify watches on the big trees its commands hash,
+    so the commands it forks list only the folders that changed. None where inotify is not available."""
+    from jupyter_exp.data import watch
+
+    return watch.start()
 
 
 class Repo:

@@ -208,6 +208,47 @@ def test_a_daemon_whose_code_changed_steps_aside(tmp_path: Path, git_repo: Path,
     assert "(new code)" in jx(git_repo, env, "repro", "--help").stdout
 
 
+def test_status_of_a_watched_tree_sees_every_change_a_fresh_process_sees(
+    git_repo: Path, daemon_env: dict[str, str]
+) -> None:
+    """The daemon watches big trees (inotify); its commands list only folders with events. After each kind
+    of change, and after undoing it, ``status`` through the daemon says what a fresh process says."""
+    data = git_repo / "data"
+    for folder in range(5):
+        (data / f"d{folder}").mkdir(parents=True)
+        for name in range(500):
+            (data / f"d{folder}" / f"f{name:03d}").write_text(f"{folder} {name}\n")
+    fresh_env = {**daemon_env, "XDG_RUNTIME_DIR": str(git_repo.parent / "no-daemon")}
+    assert jx(git_repo, fresh_env, "add", "data").returncode == 0
+    start(git_repo, daemon_env)
+    for _ in range(3):  # listed before the watch, listed under it, then from the watcher's summary
+        assert "up to date" in jx(git_repo, daemon_env, "status").stdout
+    assert "watching 6 folders of 1 tree" in jx(git_repo, daemon_env, "daemon", "status").stdout
+    original = (data / "d1" / "f007").read_text()
+
+    def same_size_edit() -> None:
+        (data / "d1" / "f007").write_text(original.upper().replace("1", "9"))
+
+    def new_folder() -> None:
+        (data / "d5" / "deep").mkdir(parents=True)
+        (data / "d5" / "deep" / "f").write_text("new\n")
+
+    changes = [
+        (same_size_edit, lambda: (data / "d1" / "f007").write_text(original)),
+        (lambda: (data / "d2" / "new").write_text("x\n"), lambda: (data / "d2" / "new").unlink()),
+        (lambda: (data / "d3" / "f001").unlink(), lambda: (data / "d3" / "f001").write_text("3 1\n")),
+        (new_folder, lambda: shutil.rmtree(data / "d5")),
+        (lambda: (data / "d4").rename(data / "d9"), lambda: (data / "d9").rename(data / "d4")),
+    ]
+    for change, undo in changes:
+        for step in (change, undo):
+            step()
+            ours = jx(git_repo, daemon_env, "status")  # first, so a fresh process's state db cannot help it
+            theirs = jx(git_repo, fresh_env, "status")
+            assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), step
+            assert ("modified:" in ours.stdout) == (step is change), ours.stdout
+
+
 def test_a_socket_folder_others_can_enter_is_refused(git_repo: Path, daemon_env: dict[str, str]) -> None:
     folder = Path(daemon_env["XDG_RUNTIME_DIR"]) / "jupyter-exp"
     folder.mkdir(mode=0o755)

@@ -188,6 +188,19 @@ class _Command:
         return int(value)
 
 
+def _tell(address: str, request: tuple[Any, ...]) -> None:
+    """Send the daemon a request that needs no answer (a forked command's watch request)."""
+    connection = _connect(address)
+    if connection is not None:
+        try:
+            payload = marshal.dumps(request)
+            connection.sendall(len(payload).to_bytes(8, "big") + payload)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+
 def _ask(request: tuple[Any, ...]) -> str | None:
     """One line from the daemon of this installation, or None when none runs."""
     connection = _connect(_address())
@@ -270,6 +283,9 @@ class _Daemon:
         self.key = _key(sys.path)  # the client's path without the script's folder: ours was deleted
         _preload()
         self.watched = _loaded_files()
+        from jupyter_exp.repo import watch_files
+
+        self.watcher = watch_files()
         self.address, self.idle_minutes = address, idle_minutes
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         partial = f"{os.path.dirname(address)}/.{os.getpid()}.tmp"
@@ -303,9 +319,12 @@ class _Daemon:
                     continue
                 watching = [c for p, c in self.children.items() if p not in self.abandoned]
                 listening = [self.listener] if self.accepting else []
-                readable, _, _ = select.select([*listening, self.wake_read, *watching], [], [], 5)
+                events = [self.watcher] if self.watcher is not None else []
+                readable, _, _ = select.select([*listening, self.wake_read, *events, *watching], [], [], 5)
                 if self.wake_read in readable:
                     os.read(self.wake_read, 4096)
+                if self.watcher is not None and self.watcher in readable:
+                    self.watcher.drain()
                 self._reap()
                 for pid, connection in list(self.children.items()):
                     if connection in readable:  # its client went away (killed): a Ctrl-C for the command
@@ -351,17 +370,25 @@ class _Daemon:
                 _send(
                     connection,
                     f"A jupyter-exp daemon runs (pid {os.getpid()}, {self.served} commands since {since}, exits "
-                    f"after {self.idle_minutes:g} min idle), socket '{self.address}'",
+                    f"after {self.idle_minutes:g} min idle), socket '{self.address}'{self._watching()}",
                 )
+            elif request[0] == "watch" and len(request) == 3 and isinstance(request[2], str):
+                if self.watcher is not None and os.path.isabs(request[2]):
+                    self.watcher.watch(request[2])
             elif request[0] == "stop":
                 _send(connection, "stopping")
                 self._stop_accepting("asked to stop")
             elif request[0] == "run" and len(fds) == len(_FDS) and len(request) == 6:
                 if threading.active_count() != 1:
                     raise RuntimeError("the daemon must stay single-threaded to fork")
+                if self.watcher is not None:  # the command sees every change made before it was asked for
+                    self.watcher.drain()
                 pid = os.fork()
                 if pid == 0:
                     try:
+                        if self.watcher is not None:
+                            address, key = self.address, self.key
+                            self.watcher.detach(lambda root: _tell(address, ("watch", key, root)))
                         _child(request, fds, connection, self.listener, [self.wake_read, self.wake_write])
                     finally:  # never back into the daemon's loop
                         os._exit(1)
@@ -372,6 +399,12 @@ class _Daemon:
         finally:
             _close(fds)
         connection.close()
+
+    def _watching(self) -> str:
+        if self.watcher is None:
+            return "; no file watcher (inotify) here"
+        trees = len(self.watcher.roots)
+        return f"; watching {len(self.watcher.wds)} folders of {trees} tree{'s' * (trees != 1)}"
 
     def _reap(self) -> None:
         """Tell each ended child's client how it ended."""

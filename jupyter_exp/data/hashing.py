@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 from jupyter_exp.errors import CacheError, YAMLFileError
 
-from .listing import Ignore, compose, leaf_text, scan, tree_key
+from . import watch
+from .listing import Ignore, Listing, compose, leaf_text, rescan, scan, scan_folder, summarize, tree_key
 from .state import StateDB
 
 Progress = Callable[[int, int], None]
@@ -104,6 +105,7 @@ class HashStats:
     bytes_read: int = 0
     file_state_hits: int = 0
     dir_state_hits: int = 0
+    folders_restored: int = 0  # not listed again: the daemon's watcher saw no event in them
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_read(self, nbytes: int) -> None:
@@ -173,22 +175,24 @@ def file_md5(path: str | os.PathLike[str], size: int | None = None, progress: Pr
         os.close(fd)
 
 
-def load_dvcignore(repo_root: str | os.PathLike[str]) -> Ignore | None:
+def load_dvcignore(repo_root: str | os.PathLike[str]) -> tuple[Ignore | None, str]:
     """The repository's ``.dvcignore`` (gitignore syntax) as a predicate on repo-relative POSIX paths
-    (directories end with ``/``); None when there is none. DVC leaves such paths out of directory hashes."""
+    (directories end with ``/``), None when there is none, and the md5 of its patterns (what a stored
+    listing was made with). DVC leaves such paths out of directory hashes."""
     path = os.path.join(repo_root, ".dvcignore")
     try:
         with open(path, "rb") as fobj:
             lines = [line.rstrip(b"\r\n") for line in fobj]
     except FileNotFoundError:
-        return None
+        return None, ""
     patterns = [line for line in lines if line.strip() and not line.lstrip().startswith(b"#")]
     if not patterns:
-        return None
+        return None, ""
     from dulwich.ignore import IgnoreFilter
 
     matcher = IgnoreFilter(patterns)
-    return lambda relpath: bool(matcher.is_ignored(relpath))
+    identity = hashlib.md5(b"\n".join(patterns), usedforsecurity=False).hexdigest()
+    return (lambda relpath: bool(matcher.is_ignored(relpath))), identity
 
 
 class Hasher:
@@ -210,7 +214,7 @@ class Hasher:
         self.state = state if state is not None else StateDB(self.root)
         self.jobs = jobs or os.cpu_count() or 1
         self.stats = HashStats()
-        self.ignore = load_dvcignore(self.root)
+        self.ignore, self.ignore_id = load_dvcignore(self.root)
 
     def close(self) -> None:
         self.state.close()
@@ -287,7 +291,8 @@ class Hasher:
         """Stat every file; read only files the state db does not know; reuse each unchanged leaf
         folder's remembered manifest rows, so one changed file costs one folder's lookups."""
         base = os.path.relpath(abspath, self.root).replace(os.sep, "/") + "/"
-        listings = scan(abspath, self.ignore, "" if base.startswith("../") else base, self.jobs)
+        base = "" if base.startswith("../") else base
+        listings = scan(abspath, self.ignore, base, self.jobs) if need_entries else self._list(abspath, base)
         fingerprint = tree_key(listings)
         if not need_entries:
             known = self.state.get_dir(fingerprint)
@@ -298,10 +303,19 @@ class Hasher:
                     progress(size, size)
                 return HashInfo(md5, size, count), None
 
-        total = sum(file[3] for listing in listings for file in listing.files)
-        nfiles = sum(len(listing.files) for listing in listings)
+        total = sum(listing.size for listing in listings)
+        nfiles = sum(listing.count for listing in listings)
         leaves = self.state.get_listings([listing.key for listing in listings if listing.is_leaf])
-        self.stats.file_state_hits += sum(len(lst.files) for lst in listings if lst.key in leaves)
+        if any(lst.elided and lst.key not in leaves for lst in listings):  # rows forgotten: list them
+            listings = [
+                scan_folder(lst.prefix, lst.abspath, self.ignore, base)
+                if lst.elided and lst.key not in leaves
+                else lst
+                for lst in listings
+            ]
+            fingerprint = tree_key(listings)
+            leaves = self.state.get_listings([listing.key for listing in listings if listing.is_leaf])
+        self.stats.file_state_hits += sum(lst.count for lst in listings if lst.key in leaves)
         # Folders whose rows are not remembered (or are needed file by file): per-file md5s.
         open_folders = [lst for lst in listings if lst.key not in leaves or need_entries]
         hashes = self.state.get_files(file[1:] for lst in open_folders for file in lst.files)
@@ -331,6 +345,30 @@ class Hasher:
         ]
         entries.sort(key=lambda e: e.relpath)
         return info, entries
+
+    def _list(self, abspath: str, base: str) -> list[Listing]:
+        """The tree's listings: from the summary stored last time for every folder the daemon's watcher
+        saw no event in, listed afresh for the others; a big tree not yet watched is put under watch."""
+        watcher = watch.active()
+        if watcher is None:
+            return scan(abspath, self.ignore, base, self.jobs)
+        watcher.refresh()
+        clock, tree = watcher.clock, f"{abspath}\0{base}\0{self.ignore_id}"
+        if not watcher.watching(abspath):
+            listings = scan(abspath, self.ignore, base, self.jobs)
+            if sum(lst.count for lst in listings) >= watch.WATCH_MIN_FILES:
+                watcher.ask(abspath)  # listed before the watch began: the next command lists it again
+            return listings
+        stored = self.state.get_tree(tree)
+        if stored is not None and stored[0] == watcher.id:
+            listings, restored = rescan(
+                abspath, stored[2], lambda folder: watcher.changed(folder, stored[1]), self.ignore, base
+            )
+            self.stats.folders_restored += restored
+        else:
+            listings = scan(abspath, self.ignore, base, self.jobs)
+        self.state.put_tree(tree, watcher.id, clock, summarize(listings))
+        return listings
 
     def _hash_files(
         self, todo: Sequence[_Stat], done: int, total: int, progress: Progress | None

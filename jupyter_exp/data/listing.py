@@ -39,6 +39,10 @@ class Listing(NamedTuple):
     files: list[FileStat]
     subdirs: list[str]
     key: str  # md5 over prefix and files: changes when any own file is added, removed or touched
+    count: int  # own files
+    size: int  # their bytes
+    volatile: bool  # holds a symlink or a file with other hard links: writes a folder watch does not see
+    elided: bool = False  # restored from a summary without ``files`` (a leaf whose rows the state db holds)
 
     @property
     def is_leaf(self) -> bool:
@@ -71,7 +75,7 @@ def scan(root: str, ignore: Ignore | None = None, base: str = "", jobs: int = 1)
         if jobs > 1 and seen > PARALLEL_MIN_FILES and len(stack) > 1 and _can_fork():
             listings += _scan_forked(stack, ignore, base, min(jobs, len(stack)))
             break
-        listing = _scan_folder(*stack.pop(), ignore, base)
+        listing = scan_folder(*stack.pop(), ignore, base)
         listings.append(listing)
         seen += len(listing.files)
         stack.extend(listing.children()[::-1])
@@ -92,7 +96,7 @@ def _scan_trees(folders: list[tuple[str, str]], ignore: Ignore | None, base: str
     listings = []
     stack = list(folders)
     while stack:
-        listing = _scan_folder(*stack.pop(), ignore, base)
+        listing = scan_folder(*stack.pop(), ignore, base)
         listings.append(listing)
         stack.extend(listing.children())
     return listings
@@ -143,10 +147,11 @@ def _scan_forked(folders: list[tuple[str, str]], ignore: Ignore | None, base: st
             os.waitpid(pid, 0)
 
 
-def _scan_folder(prefix: str, dirpath: str, ignore: Ignore | None, base: str) -> Listing:
+def scan_folder(prefix: str, dirpath: str, ignore: Ignore | None, base: str) -> Listing:
     """One folder's own files (stat'ed, symlinks followed) and its subfolders."""
     files: list[FileStat] = []
     subdirs: list[str] = []
+    volatile = False
     fd = os.open(dirpath, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if _SCANDIR_FD else None
     try:
         with os.scandir(dirpath if fd is None else fd) as entries:
@@ -165,6 +170,8 @@ def _scan_folder(prefix: str, dirpath: str, ignore: Ignore | None, base: str) ->
                     raise CacheError(f"cannot hash '{where}': it is a broken symlink") from exc
                 if stat.S_ISDIR(st.st_mode):
                     continue  # a symlink to a directory: os.walk (and so DVC) does not descend
+                if st.st_nlink > 1 or entry.is_symlink():
+                    volatile = True
                 files.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
     finally:
         if fd is not None:
@@ -175,7 +182,43 @@ def _scan_folder(prefix: str, dirpath: str, ignore: Ignore | None, base: str) ->
     # cheaper than repr at a thousand files per folder.
     key = hashlib.md5(prefix.encode("utf-8", "surrogateescape"), usedforsecurity=False)
     key.update(marshal.dumps(files, 2))
-    return Listing(prefix, dirpath, files, subdirs, key.hexdigest())
+    size = sum(file[3] for file in files)
+    return Listing(prefix, dirpath, files, subdirs, key.hexdigest(), len(files), size, volatile)
+
+
+def summarize(listings: list[Listing]) -> bytes:
+    """What :func:`rescan` needs to restore these folders: all but the files of leaf folders (whose
+    manifest rows the state db remembers by key), so a million files summarise in kilobytes."""
+    rows = [
+        (lst.prefix, None if lst.is_leaf else lst.files, lst.subdirs, lst.key, lst.count, lst.size, lst.volatile)
+        for lst in listings
+    ]
+    return marshal.dumps(rows, 2)
+
+
+def rescan(
+    root: str, summary: bytes, changed: Callable[[str], bool], ignore: Ignore | None = None, base: str = ""
+) -> tuple[list[Listing], int]:
+    """The tree under ``root`` as :func:`scan` lists it, each folder restored from ``summary`` unless
+    ``changed(folder path)`` says it may differ (or it is volatile or new). Returns the listings and how many
+    folders were restored without listing them."""
+    known = {row[0]: row for row in marshal.loads(summary)}
+    listings: list[Listing] = []
+    restored = 0
+    stack = [("", root)]
+    while stack:
+        prefix, path = stack.pop()
+        row = known.get(prefix)
+        if row is None or row[6] or changed(path):
+            listing = scan_folder(prefix, path, ignore, base)
+        else:
+            _, files, subdirs, key, count, size, volatile = row
+            listing = Listing(prefix, path, files or [], subdirs, key, count, size, volatile, files is None)
+            restored += 1
+        listings.append(listing)
+        stack.extend(listing.children())
+    listings.sort(key=lambda listing: listing.prefix)
+    return listings, restored
 
 
 def tree_key(listings: list[Listing]) -> str:

@@ -3,7 +3,8 @@
 A SQLite file under ``<repo>/.dvc/tmp/`` with a name of our own, so DVC's own state and ours
 coexist. Files are keyed by inode and trusted while (mtime_ns, size) match, as DVC does;
 directories are keyed by a fingerprint of all their files' stats, and the manifest rows of each
-folder without subfolders by that folder's listing key (see ``listing.py``); notebooks' code
+folder without subfolders by that folder's listing key (see ``listing.py``); a tree the daemon
+watches keeps the summary of its folders (``watch.py``); notebooks' code
 hashes are kept by file md5 (``pipeline/notebook.py``). WAL mode lets a notebook
 kernel and a CLI share it; writes are grouped into one transaction per batch.
 """
@@ -21,6 +22,13 @@ STATE_FILE = "jupyter-exp-state.sqlite"
 SCHEMA_VERSION = 3
 # Stay under SQLite's oldest default limit on bound parameters (999).
 _MAX_PARAMS = 900
+
+
+# A watched tree's folder summary (``listing.summarize``), valid for the daemon watcher that vouched for it.
+_TREES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS trees (tree TEXT PRIMARY KEY, watcher TEXT NOT NULL,"
+    " clock INTEGER NOT NULL, summary BLOB NOT NULL)"
+)
 
 
 def _sql_int(value: int) -> int:
@@ -43,6 +51,7 @@ class StateDB:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            conn.execute(_TREES_TABLE)  # added within version 3: older state files gain it
             return
         with self.batch():  # re-checked inside: another process may have just created it
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -60,6 +69,7 @@ class StateDB:
                 )
                 conn.execute("CREATE TABLE notebooks (md5 TEXT PRIMARY KEY, code TEXT NOT NULL)")
                 conn.execute("CREATE TABLE listings (key TEXT PRIMARY KEY, text BLOB NOT NULL)")
+                conn.execute(_TREES_TABLE)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -128,6 +138,15 @@ class StateDB:
     def put_notebook_code(self, md5: str, code: str) -> None:
         with self.batch():
             self._conn.execute("INSERT OR REPLACE INTO notebooks VALUES (?, ?)", (md5, code))
+
+    def get_tree(self, tree: str) -> tuple[str, int, bytes] | None:
+        """(watcher id, clock, summary) stored for ``tree``, if any."""
+        row = self._conn.execute("SELECT watcher, clock, summary FROM trees WHERE tree = ?", (tree,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def put_tree(self, tree: str, watcher: str, clock: int, summary: bytes) -> None:
+        with self.batch():
+            self._conn.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)", (tree, watcher, clock, summary))
 
     def get_listings(self, keys: Sequence[str]) -> dict[str, bytes]:
         """Remembered manifest rows by folder listing key, for the keys seen before."""
