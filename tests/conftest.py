@@ -100,6 +100,21 @@ GIT_IDENTITY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_watcher_left() -> Iterator[None]:
+    """A test whose magics started a kernel's file watcher (``data/watch.py``) takes it away with it: the
+    next test in this process starts without one, as a fresh kernel does."""
+    yield
+    from jupyter_exp.data import watch
+
+    if watch._active is not None:
+        if watch._active.fd >= 0:
+            os.close(watch._active.fd)
+        watch._active = None
+    if "jupyter_exp.notebook.magics" in sys.modules:
+        sys.modules["jupyter_exp.notebook.magics"]._watching.clear()
+
+
 @pytest.fixture
 def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Author and committer of the commits the test makes (with ``git`` or dulwich)."""

@@ -352,8 +352,8 @@ class Hasher:
         watcher = watch.active()
         if watcher is None:
             return scan(abspath, self.ignore, base, self.jobs)
-        watcher.refresh()
-        clock, tree = watcher.clock, f"{abspath}\0{base}\0{self.ignore_id}"
+        clock = watcher.refresh()
+        tree = f"{abspath}\0{base}\0{self.ignore_id}"
         if not watcher.watching(abspath):
             listings = scan(abspath, self.ignore, base, self.jobs)
             if sum(lst.count for lst in listings) >= watch.WATCH_MIN_FILES:

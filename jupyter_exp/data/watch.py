@@ -19,6 +19,7 @@ import errno
 import os
 import struct
 import sys
+import threading
 from collections.abc import Callable
 
 from .listing import IGNORED_DIRS
@@ -77,6 +78,8 @@ class Watcher:
         self.since: dict[int, int] = {}  # clock when the watch was added
         self.touched: dict[int, int] = {}  # clock of the folder's last event
         self._ask: Callable[[str], None] = self.watch
+        # A notebook kernel hashes on several threads: one reads the events while the others wait for them.
+        self._lock = threading.RLock()
 
     # -- what a command asks --------------------------------------------------------------------------------
 
@@ -92,10 +95,13 @@ class Watcher:
         """Have ``root`` watched from now on: directly in the daemon, through it in a forked command."""
         self._ask(root)
 
-    def refresh(self) -> None:
-        """Take in the events so far (only the process holding the inotify descriptor can)."""
-        if self.fd >= 0:
-            self.drain()
+    def refresh(self) -> int:
+        """Take in the events so far (only the process holding the inotify descriptor can); the clock they
+        bring, which a listing made from now on is valid at."""
+        with self._lock:
+            if self.fd >= 0:
+                self._drain()
+            return self.clock
 
     def detach(self, ask: Callable[[str], None]) -> None:
         """In a forked command: keep the tables as they were at the fork, leave the events to the daemon,
@@ -112,16 +118,21 @@ class Watcher:
     def watch(self, root: str) -> None:
         """Watch every folder under ``root`` (not ``.git``/``.dvc``, not through symlinks). A tree on a file
         system inotify cannot vouch for, or too big for the watch limit, is left unwatched."""
-        if root in self.roots or not _local(root):
-            return
-        self.clock += 1
-        if self._add_tree(root):
-            self.roots.add(root)
-        else:
-            self._drop(root)
+        with self._lock:
+            if root in self.roots or not _local(root):
+                return
+            self.clock += 1
+            if self._add_tree(root):
+                self.roots.add(root)
+            else:
+                self._drop(root)
 
     def drain(self) -> None:
         """Read every queued event; each batch moves the clock on."""
+        with self._lock:
+            self._drain()
+
+    def _drain(self) -> None:
         batch = b""
         while True:
             try:

@@ -72,6 +72,18 @@ def _confirm(question: str) -> bool:
         return False
 
 
+_watching: list[bool] = []
+
+
+def _watch_files_once() -> None:
+    """A kernel is long-lived, as the daemon is: from its first command on, the big trees it hashes are kept
+    under inotify watch, so a later status lists only the folders that changed (``data/watch.py``)."""
+    if not _watching:
+        from jupyter_exp.repo import watch_files
+
+        _watching.append(watch_files() is not None)
+
+
 def _write_output(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -183,6 +195,7 @@ class ExpMagics(Magics):
         cwd = Path.cwd()
         if writes:
             self._refuse_during_background_run(cwd)
+        _watch_files_once()
         return Context(
             cwd=cwd,
             log=log,

@@ -28,9 +28,7 @@ def watcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[watch.Watcher]:
     monkeypatch.setattr(watch, "WATCH_MIN_FILES", 0)  # the test trees are small
     started = watch.start()
     assert started is not None
-    yield started
-    os.close(started.fd)
-    watch._active = None
+    yield started  # closed by the suite's no_watcher_left
 
 
 def folders(root: Path) -> int:
@@ -119,7 +117,6 @@ def test_lost_events_or_another_daemon_mean_nothing_is_trusted(tmp_path: Path, w
     os.close(watcher.fd)
     successor = watch.start()  # a restarted daemon: the stored summary is not its own
     assert successor is not None and successor.id != watcher.id
-    watcher.fd = successor.fd  # closed by the fixture
     hashed(root)
     assert successor.watching(str(root / "data"))
     assert hashed(root)[1] == 0

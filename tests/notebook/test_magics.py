@@ -252,3 +252,24 @@ def test_scripts_folder_is_configurable(shell: Any, git_repo: Path) -> None:
         assert yaml.safe_load((git_repo / "dvc.yaml").read_text())["stages"]["hello"]["cmd"] == "python src/steps/hello.py"
     finally:
         run(shell, '%config ExpMagics.stages_dir = "stages"')
+
+
+def test_status_in_a_kernel_watches_a_big_tree_and_sees_each_change(shell: Any, git_repo: Path) -> None:
+    """A kernel keeps the trees it hashes under inotify watch (as the daemon does): later statuses list
+    only folders with events, and still report a change and its undoing."""
+    from jupyter_exp.data import watch
+
+    data = git_repo / "data"
+    for folder in range(5):
+        (data / f"d{folder}").mkdir(parents=True)
+        for name in range(500):
+            (data / f"d{folder}" / f"f{name:03d}").write_text(f"{folder} {name}\n")
+    assert run(shell, "%exp add data").success
+    for _ in range(3):
+        assert "up to date" in run(shell, "%status").text
+    watcher = watch.active()
+    assert watcher is not None and watcher.watching(str(data))
+    (data / "d3" / "f100").write_text("edited\n")
+    assert "modified" in run(shell, "%status").text
+    (data / "d3" / "f100").write_text("3 100\n")
+    assert "up to date" in run(shell, "%status").text
