@@ -105,7 +105,7 @@ class HashStats:
     bytes_read: int = 0
     file_state_hits: int = 0
     dir_state_hits: int = 0
-    folders_restored: int = 0  # not listed again: the daemon's watcher saw no event in them
+    folders_restored: int = 0  # not listed again: the file watcher (``watch.py``) saw no event in them
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_read(self, nbytes: int) -> None:
@@ -347,10 +347,11 @@ class Hasher:
         return info, entries
 
     def _list(self, abspath: str, base: str) -> list[Listing]:
-        """The tree's listings: from the summary stored last time for every folder the daemon's watcher
-        saw no event in, listed afresh for the others; a big tree not yet watched is put under watch."""
+        """The tree's listings: from the summary stored last time for every folder the file watcher (the
+        daemon's, a kernel's) saw no event in, listed afresh for the others; a big tree not yet watched is
+        put under watch."""
         watcher = watch.active()
-        if watcher is None:
+        if watcher is None or not os.path.isabs(abspath):  # a relative path changes meaning with the cwd
             return scan(abspath, self.ignore, base, self.jobs)
         clock = watcher.refresh()
         tree = f"{abspath}\0{base}\0{self.ignore_id}"
