@@ -88,13 +88,19 @@ def test_tree_reads_a_commit_without_checkout(repo: Path) -> None:
     assert [p for p, _m, _s in tree.walk_files()] == [".gitignore", "params.yaml", "src/train.py"]
 
 
-def test_refs_loose_packed_and_symbolic(repo: Path) -> None:
+def three_refs_two_packed(repo: Path) -> tuple[Git, str]:
+    """exp-1 and exp-2 in ``packed-refs``, exp-3 loose, all at HEAD."""
     g = Git(repo)
     head = g.head()
     g.set_ref("refs/exps/ab/cdef/exp-1", head)
     g.set_ref("refs/exps/ab/cdef/exp-2", head)
     git(repo, "pack-refs", "--all")
     g.set_ref("refs/exps/ab/cdef/exp-3", head)
+    return g, head
+
+
+def test_refs_loose_packed_and_symbolic(repo: Path) -> None:
+    g, head = three_refs_two_packed(repo)
     g.set_symbolic_ref("refs/exps/exec/EXEC_BRANCH", "refs/exps/ab/cdef/exp-3")
     refs = g.refs("refs/exps/")
     assert refs == {
@@ -332,12 +338,7 @@ def test_a_ref_lock_left_by_a_killed_writer_is_taken_over(repo: Path) -> None:
 def test_deleting_refs_takes_over_locks_killed_writers_left(repo: Path) -> None:
     """``exp remove``/``exp gc`` go through dulwich for ``packed-refs`` and loose refs: their ``.lock`` files,
     left by a writer killed mid-delete, no longer make every later delete fail."""
-    g = Git(repo)
-    head = g.head()
-    g.set_ref("refs/exps/ab/cdef/exp-1", head)
-    g.set_ref("refs/exps/ab/cdef/exp-2", head)
-    git(repo, "pack-refs", "--all")
-    g.set_ref("refs/exps/ab/cdef/exp-3", head)
+    g, head = three_refs_two_packed(repo)
     (repo / ".git" / "packed-refs.lock").write_text("half of a rewrite")
     (repo / ".git" / "refs" / "exps" / "ab" / "cdef" / "exp-3.lock").write_text(f"{head}\n")
     g.delete_refs(["refs/exps/ab/cdef/exp-1", "refs/exps/ab/cdef/exp-3"])
