@@ -89,7 +89,8 @@ class Watcher:
     def changed(self, folder: str, clock: int) -> bool:
         """Whether ``folder`` may differ from what was listed at ``clock`` (unwatched counts as changed)."""
         wd = self.wds.get(folder)
-        return wd is None or self.since[wd] > clock or self.touched.get(wd, 0) > clock
+        # .get on since: in a kernel another thread's drain may forget the watch between the two lookups.
+        return wd is None or self.since.get(wd, clock + 1) > clock or self.touched.get(wd, 0) > clock
 
     def ask(self, root: str) -> None:
         """Have ``root`` watched from now on: directly in the daemon, through it in a forked command."""
