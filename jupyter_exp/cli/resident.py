@@ -192,13 +192,8 @@ def _tell(address: str, request: tuple[Any, ...]) -> None:
     """Send the daemon a request that needs no answer (a forked command's watch request)."""
     connection = _connect(address)
     if connection is not None:
-        try:
-            payload = marshal.dumps(request)
-            connection.sendall(len(payload).to_bytes(8, "big") + payload)
-        except OSError:
-            pass
-        finally:
-            connection.close()
+        _send_request(connection, request)
+        connection.close()
 
 
 def _ask(request: tuple[Any, ...]) -> str | None:
@@ -207,15 +202,22 @@ def _ask(request: tuple[Any, ...]) -> str | None:
     if connection is None:
         return None
     try:
-        payload = marshal.dumps(request)
-        try:
-            connection.sendall(len(payload).to_bytes(8, "big") + payload)
-        except OSError:
+        if not _send_request(connection, request):
             return None
         reply = _Lines(connection).next()
         return None if reply is None or reply.startswith("refused") else reply
     finally:
         connection.close()
+
+
+def _send_request(connection: Any, request: tuple[Any, ...]) -> bool:
+    """A request as the daemon reads it (length, marshal data); False if the daemon went away."""
+    payload = marshal.dumps(request)
+    try:
+        connection.sendall(len(payload).to_bytes(8, "big") + payload)
+    except OSError:
+        return False
+    return True
 
 
 # -- managing it (`jupyter exp daemon start|stop|status`) --------------------------------------------------

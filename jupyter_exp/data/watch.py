@@ -21,6 +21,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from .listing import IGNORED_DIRS
 
@@ -120,7 +121,7 @@ class Watcher:
         """Watch every folder under ``root`` (not ``.git``/``.dvc``, not through symlinks). A tree on a file
         system inotify cannot vouch for, or too big for the watch limit, is left unwatched."""
         with self._lock:
-            if root in self.roots or not _local(root):
+            if root in self.roots or not _local(self._libc, root):
                 return
             self.clock += 1
             if self._add_tree(root):
@@ -231,12 +232,11 @@ def start() -> Watcher | None:
     return _active
 
 
-def _local(path: str) -> bool:
+def _local(libc: Any, path: str) -> bool:
     """Whether ``path`` is on a file system in :data:`LOCAL_FILE_SYSTEMS` (statfs's first field)."""
     import ctypes
 
     buffer = ctypes.create_string_buffer(256)
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.statfs(os.fsencode(path), buffer) != 0:
         return False
     return ctypes.c_long.from_buffer(buffer).value in LOCAL_FILE_SYSTEMS
